@@ -1,0 +1,136 @@
+"""Building the workbook: student and teacher versions, the executed book and its index page.
+
+* ``student_version(nb)`` removes every cell tagged ``solution`` (the ``exercise`` stubs stay, and each
+  check cell falls back to flatlab's reference, so a student version executes end to end);
+* ``teacher_version(nb)`` keeps the solutions and marks them with a heading;
+* ``chapter_info(nb)`` reads a chapter's title, time estimate and learning goals from its first cell;
+* ``index_html(chapters, claims)`` writes the book's front page: chapters with goals and times, links to
+  the executed chapters and the table of every claim checked while building.
+"""
+from __future__ import annotations
+
+import copy
+import html
+import re
+from pathlib import Path
+
+import nbformat
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _stripped(nb):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def student_version(nb):
+    """The notebook without ``solution`` cells (and without outputs)."""
+    nb = _stripped(nb)
+    nb.cells = [c for c in nb.cells if "solution" not in _tags(c)]
+    return nb
+
+
+def teacher_version(nb):
+    """The notebook with solutions, each preceded by a "Solution" note (and without outputs)."""
+    nb = _stripped(nb)
+    cells = []
+    for c in nb.cells:
+        if "solution" in _tags(c):
+            note = nbformat.v4.new_markdown_cell("**Solution** (teacher version).")
+            note.id = f"{c.get('id', 'x')}-note"
+            cells.append(note)
+        cells.append(c)
+    nb.cells = cells
+    return nb
+
+
+def write_versions(notebooks: list[Path], out: Path) -> dict[str, list[Path]]:
+    """Write ``out/student/*.ipynb`` and ``out/teacher/*.ipynb`` for every chapter."""
+    written = {"student": [], "teacher": []}
+    for kind, transform in (("student", student_version), ("teacher", teacher_version)):
+        (out / kind).mkdir(parents=True, exist_ok=True)
+        for path in notebooks:
+            target = out / kind / path.name
+            nbformat.write(transform(nbformat.read(path, as_version=4)), target)
+            written[kind].append(target)
+    return written
+
+
+def chapter_info(path: Path) -> dict:
+    """Title, time estimate and learning goals from a chapter's first cell."""
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0].source
+    title = re.search(r"^#\s+(.+)$", first, re.M)
+    time = re.search(r"\*\*Time:\*\*\s*([^·\n]+)", first)
+    goals = re.findall(r"^\s*\d+\.\s+(.+)$", first, re.M)
+    return {"name": path.stem, "title": title.group(1).strip() if title else path.stem,
+            "time": time.group(1).strip() if time else "", "goals": goals}
+
+
+def index_html(chapters: list[dict], claims: list[dict], budget: str = "full") -> str:
+    """The book's front page (self-contained HTML, no external resources)."""
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>flatlab — why some minima generalize</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
+        "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.35rem;text-align:left;"
+        "vertical-align:top}.ok{color:#009E73}.bad{color:#D55E00}.time{color:#555}</style></head><body>",
+        "<h1>flatlab — why some minima generalize</h1>",
+        f"<p>Every chapter below was executed at the <b>{esc(budget)}</b> budget; the claims it makes are listed "
+        "at the end of this page. Figures are interactive and work offline.</p><h2>Chapters</h2><ol start='0'>",
+    ]
+    for ch in chapters:
+        n_claims = [c for c in claims if c.get("chapter") == ch["name"]]
+        ok = sum(c["passed"] for c in n_claims)
+        goals = "".join(f"<li>{esc(g)}</li>" for g in ch["goals"])
+        parts.append(f"<li><a href='{esc(ch['name'])}.html'><b>{esc(ch['title'])}</b></a> "
+                     f"<span class='time'>({esc(ch['time'])}; {ok}/{len(n_claims)} claims hold)</span>"
+                     f"<ul>{goals}</ul></li>")
+    parts.append("</ol><h2>Claims</h2><table><tr><th>chapter</th><th>seed</th><th></th><th>claim</th><th>figures</th></tr>")
+    for c in claims:
+        figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in c.get("figures", {}).items())
+        mark = "<span class='ok'>✓</span>" if c["passed"] else "<span class='bad'>✗</span>"
+        parts.append(f"<tr><td>{esc(c.get('chapter', ''))}</td><td>{esc(str(c.get('seed', '')))}</td><td>{mark}</td>"
+                     f"<td>{esc(c['name'])}</td><td>{esc(figures)}</td></tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def slide_type(cell) -> str:
+    """Default reveal.js slide type of a cell: a new slide at every ``#``/``##`` heading, a sub-slide at
+    ``###``, fragments for code and plain markdown, exercises and solutions skipped."""
+    tags = _tags(cell)
+    if "solution" in tags or "parameters" in tags:
+        return "skip"
+    if cell.cell_type == "markdown":
+        first = cell.source.lstrip().split("\n", 1)[0]
+        if re.match(r"^#{1,2}\s", first):
+            return "slide"
+        if first.startswith("### "):
+            return "subslide"
+    return "-"
+
+
+def ensure_slide_tags(nb):
+    """Give every cell a ``slideshow.slide_type`` (keeps the ones a teacher has set)."""
+    for cell in nb.cells:
+        cell.metadata.setdefault("slideshow", {"slide_type": slide_type(cell)})
+    return nb
+
+
+def export_slides(path: Path, out_dir: Path) -> Path:
+    """Export an (executed) chapter as reveal.js slides: ``out_dir/<chapter>.slides.html``."""
+    from nbconvert import SlidesExporter
+
+    nb = ensure_slide_tags(nbformat.read(path, as_version=4))
+    body, _ = SlidesExporter().from_notebook_node(nb)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{path.stem}.slides.html"
+    target.write_text(body, encoding="utf-8")
+    return target

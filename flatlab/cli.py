@@ -1,0 +1,239 @@
+"""Command line: ``flatlab doctor | book | student | slides | claims``.
+
+``flatlab book`` executes every chapter with papermill (``FLATLAB_BUDGET=full`` by default) into
+``build/notebooks/``, exports HTML into ``build/html/`` with an index page, and collects the chapters'
+claims into ``build/claims.json``; it fails when a chapter raises (a failed claim included) or an
+executed chapter holds an error output. ``flatlab student`` writes ``build/student/`` (solutions
+removed) and ``build/teacher/``; ``flatlab slides N`` exports chapter N as reveal.js slides.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def chapters(notebook_dir: Path | None = None) -> list[Path]:
+    """The chapter notebooks, in order (``NN_name.ipynb``)."""
+    nb_dir = notebook_dir or ROOT / "notebooks"
+    return sorted(p for p in nb_dir.glob("[0-9][0-9]_*.ipynb"))
+
+
+def doctor() -> int:
+    """Print the environment and check that every dependency imports."""
+    from .config import environment_line
+
+    print(environment_line())
+    missing = []
+    for mod in ("torch", "numpy", "scipy", "pandas", "plotly", "anywidget", "ipywidgets", "sklearn", "joblib",
+                "tqdm", "mnist1d", "jupyterlab"):
+        try:
+            __import__(mod)
+        except ImportError as err:  # pragma: no cover - reported to the user
+            missing.append(f"{mod}: {err}")
+    for line in missing:
+        print("missing", line)
+    print("ok" if not missing else f"{len(missing)} problem(s)")
+    return 1 if missing else 0
+
+
+def _export_html(executed: Path, html_dir: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:  # no kernel in the book: show a widget's slider figure instead of its view
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data and "text/html" in data:
+                del data["application/vnd.jupyter.widget-view+json"]
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    out = html_dir / (executed.stem + ".html")
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def _error_outputs(executed: Path) -> list[str]:
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    return [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb.cells)
+            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def _selected(only: list[str] | None) -> list[Path]:
+    found = [nb for nb in chapters() if not only or any(nb.stem.startswith(o) for o in only)]
+    if only and not found:
+        raise SystemExit(f"no chapter matches {only}; chapters: {', '.join(p.stem for p in chapters())}")
+    return found
+
+
+def student(build: Path | None = None, only: list[str] | None = None) -> dict:
+    """Write the student (no solutions) and teacher versions of the chapters into ``build/``."""
+    from .book import write_versions
+
+    build = Path(build or ROOT / "build")
+    written = write_versions(_selected(only), build)
+    for kind, paths in written.items():
+        print(f"{kind}: {len(paths)} chapters in {build / kind}")
+    return written
+
+
+def slides(only: list[str], build: Path | None = None) -> list[Path]:
+    """Export chapters as reveal.js slides (executed copies from ``build/notebooks`` when present)."""
+    from .book import export_slides
+
+    build = Path(build or ROOT / "build")
+    out = []
+    for nb in _selected(only):
+        executed = build / "notebooks" / nb.name
+        out.append(export_slides(executed if executed.exists() else nb, build / "slides"))
+        print(f"slides: {out[-1]}")
+    return out
+
+
+def tag_slides(only: list[str] | None = None) -> list[Path]:
+    """Write the default reveal.js slide tags into the chapters themselves (a teacher's own tags are
+    kept), so a teacher can adjust them in JupyterLab's property inspector."""
+    import nbformat
+
+    from .book import ensure_slide_tags
+
+    changed = []
+    for path in _selected(only):
+        nb = nbformat.read(path, as_version=4)
+        before = [dict(c.metadata) for c in nb.cells]
+        ensure_slide_tags(nb)
+        if [dict(c.metadata) for c in nb.cells] != before:
+            nbformat.write(nb, path)
+            changed.append(path)
+            print(f"slide tags set: {path.name}")
+    return changed
+
+
+def book(budget: str = "full", build: Path | None = None, only: list[str] | None = None, seed: int = 0,
+         version: str = "teacher") -> int:
+    """Execute the chapters into ``build/notebooks`` and ``build/html``; write ``build/claims.json``.
+
+    ``version="student"`` executes the student versions (solutions removed) instead.
+    """
+    from .book import chapter_info, index_html
+    from .claims import collect, summary_table
+
+    if version not in ("teacher", "student"):
+        raise ValueError(f"version={version!r} is unknown; allowed values: teacher, student")
+    build = Path(build or ROOT / "build")
+    nb_out, html_out = build / "notebooks", build / "html"
+    nb_out.mkdir(parents=True, exist_ok=True)
+    html_out.mkdir(parents=True, exist_ok=True)
+    jsonl = build / "claims.jsonl"
+    jsonl.unlink(missing_ok=True)
+    saved = {k: os.environ.get(k) for k in ("FLATLAB_BUDGET", "FLATLAB_CLAIMS_FILE", "FLATLAB_OFFLINE_FIGURES")}
+    os.environ["FLATLAB_OFFLINE_FIGURES"] = "1"  # widgets also emit a kernel-free slider figure
+    os.environ["FLATLAB_BUDGET"] = budget  # the kernels papermill starts inherit these
+    os.environ["FLATLAB_CLAIMS_FILE"] = str(jsonl)
+    try:
+        failures, selected = _execute(selected_only=only, build=build, version=version, seed=seed)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    rows = collect(jsonl, build / "claims.json")
+    (html_out / "index.html").write_text(index_html([chapter_info(nb) for nb in selected], rows, budget),
+                                         encoding="utf-8")
+    print(summary_table(rows))
+    for f in failures:
+        print("FAILED", f, file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _execute(selected_only, build: Path, version: str, seed: int) -> tuple[list[str], list[Path]]:
+    """Execute the selected chapters with papermill; return (failures, chapters)."""
+    import papermill as pm
+
+    from .book import student_version
+
+    nb_out, html_out = build / "notebooks", build / "html"
+    failures = []
+    selected = _selected(selected_only)
+    for nb in selected:
+        out = nb_out / nb.name
+        if version == "student":
+            import nbformat
+
+            source = build / "student" / nb.name
+            source.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(student_version(nbformat.read(nb, as_version=4)), source)
+            nb = source
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb), str(out), parameters={"SEED": seed}, cwd=str(ROOT / "notebooks"),
+                                progress_bar=False, kernel_name="python3")
+            status = "ok"
+        except Exception as err:  # papermill re-raises the chapter's exception; keep building the others
+            failures.append(f"{nb.name}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            status = "FAILED"
+        errors = _error_outputs(out) if out.exists() else []
+        if errors and status == "ok":
+            failures.append(f"{nb.name}: error outputs {errors}")
+            status = "FAILED"
+        if out.exists():
+            _export_html(out, html_out)
+        print(f"{nb.name:<45} {status:>6}  {time.perf_counter() - t0:6.1f} s")
+    return failures, selected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flatlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check the environment")
+    b = sub.add_parser("book", help="execute every chapter into build/ (notebooks, HTML, claims.json)")
+    b.add_argument("--budget", default=os.environ.get("FLATLAB_BUDGET", "full"), choices=["small", "full"])
+    b.add_argument("--build", default=None, help="output directory (default: build/)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--version", default="teacher", choices=["teacher", "student"])
+    b.add_argument("chapters", nargs="*", help="chapter prefixes to build, e.g. 00 01 (default: all)")
+    s = sub.add_parser("student", help="write build/student (solutions removed) and build/teacher")
+    s.add_argument("chapters", nargs="*")
+    sl = sub.add_parser("slides", help="export chapters as reveal.js slides into build/slides")
+    sl.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 00 (with --tag, default: all)")
+    sl.add_argument("--tag", action="store_true", help="write default slide tags into notebooks/ instead")
+    c = sub.add_parser("claims", help="collect claims (JSON lines) into a JSON file and print the table")
+    c.add_argument("jsonl")
+    c.add_argument("out")
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return doctor()
+    if args.command == "book":
+        return book(args.budget, Path(args.build) if args.build else None, args.chapters or None, args.seed,
+                    args.version)
+    if args.command == "student":
+        student(only=args.chapters or None)
+        return 0
+    if args.command == "slides":
+        if args.tag:
+            tag_slides(args.chapters or None)
+        elif not args.chapters:
+            parser.error("slides: name the chapters to export, e.g. `flatlab slides 00 01`")
+        else:
+            slides(args.chapters)
+        return 0
+    if args.command == "claims":
+        from .claims import collect, summary_table
+
+        rows = collect(args.jsonl, args.out)
+        print(summary_table(rows))
+        failed = [r for r in rows if not r["passed"]]
+        return 1 if failed else 0
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Budgets, seeding, device and cache directory.
+
+A chapter runs at one of two budgets: ``"small"`` (continuous integration, a few seconds per
+experiment) or ``"full"`` (the real lesson). The budget comes from the ``FLATLAB_BUDGET``
+environment variable and defaults to ``"full"``.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BUDGETS = ("small", "full")
+ENV_VAR = "FLATLAB_BUDGET"
+
+
+def budget(value: str | None = None) -> str:
+    """Return the active budget, ``"small"`` or ``"full"``.
+
+    Reads ``FLATLAB_BUDGET`` when ``value`` is None; default ``"full"``.
+
+    >>> budget("small")
+    'small'
+    """
+    source = "budget" if value is not None else ENV_VAR
+    if value is None:
+        value = os.environ.get(ENV_VAR, "full")
+    if not isinstance(value, str) or value.strip().lower() not in BUDGETS:
+        raise ValueError(f"{source}={value!r} is not a budget; allowed values: {', '.join(BUDGETS)}")
+    return value.strip().lower()
+
+
+def by_budget(small, full, value: str | None = None):
+    """Pick ``small`` or ``full`` according to the active budget.
+
+    >>> by_budget(200, 2000, "small")
+    200
+    """
+    return small if budget(value) == "small" else full
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a fresh ``torch.Generator`` seeded with ``seed``.
+
+    >>> g = seed_everything(0)
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def device() -> torch.device:
+    """The device flatlab computes on: always the CPU, so results are the same on every laptop."""
+    return torch.device("cpu")
+
+
+def cache_dir() -> Path:
+    """Directory for cached data sets and sweeps (``FLATLAB_CACHE`` or ``~/.cache/flatlab``)."""
+    path = Path(os.environ.get("FLATLAB_CACHE", Path.home() / ".cache" / "flatlab"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def environment_line() -> str:
+    """One line describing the environment (versions, threads, budget)."""
+    import plotly
+
+    from . import __version__
+
+    return (
+        f"flatlab {__version__} | python {platform.python_version()} | torch {torch.__version__} "
+        f"| numpy {np.__version__} | plotly {plotly.__version__} | threads {torch.get_num_threads()} "
+        f"| budget {budget()}"
+    )
+
+
+def setup_notebook(seed: int = 0, chapter: str = "", renderer: str | None = None) -> str:
+    """Prepare a chapter: seed everything, set the plotly template and renderer, print versions.
+
+    ``chapter`` names the chapter in the claims it records (``FLATLAB_CHAPTER``).
+
+    The renderer defaults to ``notebook_connected+plotly_mimetype`` in a kernel so figures show
+    both in JupyterLab and in exported HTML; ``FLATLAB_RENDERER`` overrides it.
+    """
+    import plotly.io as pio
+
+    from .plots import register_template
+
+    seed_everything(seed)
+    threads = os.environ.get("FLATLAB_THREADS")
+    if threads:  # e.g. 1 when the test suite runs two chapters side by side
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"FLATLAB_THREADS={threads!r} must be a positive integer")
+        torch.set_num_threads(int(threads))
+    if chapter:
+        os.environ["FLATLAB_CHAPTER"] = chapter
+    os.environ["FLATLAB_SEED"] = str(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    register_template()
+    # plotly_mimetype shows figures in JupyterLab; "notebook" also embeds plotly.js (offline) so
+    # figures render in exported HTML without a CDN.
+    pio.renderers.default = renderer or os.environ.get("FLATLAB_RENDERER", "plotly_mimetype+notebook")
+    line = environment_line() + f" | seed {seed}"
+    print(line)
+    return line

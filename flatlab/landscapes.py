@@ -1,0 +1,141 @@
+"""Analytic 2-D loss surfaces for intuition.
+
+A :class:`Landscape` is a *soft minimum* of quadratic basins,
+
+    L(w) = −τ · log Σ_i exp(−q_i(w)/τ),   q_i(w) = c_i + ½ (w − m_i)ᵀ A_i (w − m_i),
+
+so inside basin i (far from the others, relative to the temperature τ) the loss *is* the
+quadratic q_i up to terms of order exp(−Δ/τ): the minimum sits at m_i and its Hessian is A_i.
+That makes every curvature statement checkable by hand: GD with step η is stable in basin i iff
+η < 2/λ_max(A_i). ``sharp_and_flat()`` builds a narrow, sharp pit inside a wide, flat bowl;
+``narrow_valley()`` a single ill-conditioned quadratic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Basin:
+    """One quadratic basin: centre ``m``, Hessian ``A`` (symmetric positive definite), floor ``c``."""
+
+    name: str
+    centre: tuple[float, float]
+    hessian: tuple[tuple[float, float], tuple[float, float]]
+    floor: float = 0.0
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of the basin's Hessian, ascending."""
+        return np.linalg.eigvalsh(np.array(self.hessian, dtype=float))
+
+    @property
+    def lambda_max(self) -> float:
+        return float(self.eigenvalues[-1])
+
+
+def _rotated(l1: float, l2: float, angle: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    c, s = np.cos(angle), np.sin(angle)
+    r = np.array([[c, -s], [s, c]])
+    a = r @ np.diag([l1, l2]) @ r.T
+    return ((float(a[0, 0]), float(a[0, 1])), (float(a[1, 0]), float(a[1, 1])))
+
+
+class Landscape:
+    """A smooth 2-D loss made of quadratic basins (see the module docstring).
+
+    >>> land = sharp_and_flat()
+    >>> float(land(torch.tensor(land.basin("sharp").centre)))  # doctest: +ELLIPSIS
+    0.0...
+    """
+
+    def __init__(self, basins: list[Basin], temperature: float = 0.05, name: str = "landscape"):
+        if not basins:
+            raise ValueError("basins must hold at least one Basin")
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature!r} must be > 0")
+        for b in basins:
+            if np.any(b.eigenvalues <= 0):
+                raise ValueError(f"basin {b.name!r} must have a positive definite hessian")
+        self.basins, self.temperature, self.name = list(basins), float(temperature), name
+        self._m = torch.tensor([b.centre for b in basins], dtype=torch.float64)
+        self._a = torch.tensor([b.hessian for b in basins], dtype=torch.float64)
+        self._c = torch.tensor([b.floor for b in basins], dtype=torch.float64)
+
+    def basin(self, name: str) -> Basin:
+        for b in self.basins:
+            if b.name == name:
+                return b
+        raise ValueError(f"basin={name!r} is unknown; allowed values: {', '.join(b.name for b in self.basins)}")
+
+    def quadratics(self, w: torch.Tensor) -> torch.Tensor:
+        """q_i(w) for every basin, shape (..., n_basins)."""
+        d = w.unsqueeze(-2) - self._m.to(w.dtype)  # (..., n, 2)
+        quad = 0.5 * torch.einsum("...ni,nij,...nj->...n", d, self._a.to(w.dtype), d)
+        return self._c.to(w.dtype) + quad
+
+    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+        """The loss at points ``w`` of shape (..., 2)."""
+        w = torch.as_tensor(w, dtype=torch.float64) if not torch.is_tensor(w) else w
+        if w.shape[-1] != 2:
+            raise ValueError(f"w must have a last dimension of size 2, got shape {tuple(w.shape)}")
+        return -self.temperature * torch.logsumexp(-self.quadratics(w) / self.temperature, dim=-1)
+
+    def grad(self, w: torch.Tensor) -> torch.Tensor:
+        """∇L(w): the softmax-weighted average of the basins' gradients A_i (w − m_i)."""
+        w = torch.as_tensor(w, dtype=torch.float64)
+        weights = torch.softmax(-self.quadratics(w) / self.temperature, dim=-1)  # (..., n)
+        d = w.unsqueeze(-2) - self._m
+        g = torch.einsum("nij,...nj->...ni", self._a, d)
+        return (weights.unsqueeze(-1) * g).sum(-2)
+
+    def hessian(self, w) -> torch.Tensor:
+        """Exact Hessian at ``w`` (2×2) by automatic differentiation."""
+        w = torch.as_tensor(w, dtype=torch.float64)
+        return torch.autograd.functional.hessian(lambda v: self(v), w)
+
+    def grid(self, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0), n: int = 121):
+        """Loss on an n×n grid: returns (xs, ys, Z) with Z[j, i] = L(xs[i], ys[j])."""
+        xs = np.linspace(*xlim, n)
+        ys = np.linspace(*ylim, n)
+        xx, yy = np.meshgrid(xs, ys)
+        w = torch.tensor(np.stack([xx, yy], -1), dtype=torch.float64)
+        with torch.no_grad():
+            z = self(w).numpy()
+        return xs, ys, z
+
+    def which_basin(self, w) -> str:
+        """Name of the basin whose quadratic is lowest at ``w`` (where GD ended)."""
+        q = self.quadratics(torch.as_tensor(w, dtype=torch.float64))
+        return self.basins[int(torch.argmin(q))].name
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{b.name}: λ={np.round(b.eigenvalues, 3).tolist()}" for b in self.basins)
+        return f"Landscape({self.name!r}; {parts})"
+
+
+def sharp_and_flat(sharpness: float = 20.0, flatness: float = 0.5, temperature: float = 0.05) -> Landscape:
+    """A sharp pit (Hessian eigenvalues ``sharpness`` and ``sharpness``/4) at (−1, 0.5) inside a
+    wide flat bowl (eigenvalues ``flatness`` and ``flatness``/2) centred at (1.5, −0.5).
+
+    The pit's floor (0) is below the bowl's value there, so both are minima; the bowl's floor
+    is lower still (−0.5). GD with η < 2/``sharpness`` stays in the pit started there; with
+    2/``sharpness`` < η < 2/``flatness`` it is thrown out and settles in the bowl.
+    """
+    if not (sharpness > 0 and flatness > 0):
+        raise ValueError("sharpness and flatness must be positive")
+    if sharpness <= 4 * flatness:
+        raise ValueError(f"sharpness={sharpness} must exceed 4×flatness={4 * flatness} for a sharp pit")
+    return Landscape([
+        Basin("sharp", (-1.0, 0.5), _rotated(sharpness, sharpness / 4, 0.3), 0.0),
+        Basin("flat", (1.5, -0.5), _rotated(flatness, flatness / 2, -0.2), -0.5),
+    ], temperature=temperature, name="sharp and flat")
+
+
+def narrow_valley(steep: float = 10.0, shallow: float = 0.1, angle: float = 0.5) -> Landscape:
+    """A single rotated quadratic with eigenvalues ``steep`` ≫ ``shallow``: GD zig-zags across the
+    valley at the rate set by ``steep`` while it crawls along it at the rate set by ``shallow``."""
+    return Landscape([Basin("valley", (0.0, 0.0), _rotated(steep, shallow, angle), 0.0)], name="narrow valley")

@@ -1,0 +1,151 @@
+"""Small models that train in seconds on a CPU.
+
+``MLP`` (width, depth, activation and init-scale knobs) and ``ModularMLP`` (two token embeddings →
+hidden ReLU layer → logits) for modular arithmetic. Models know nothing about optimizers or data.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
+    "linear": nn.Identity,
+}
+
+
+def _check_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer ≥ {minimum}")
+    return value
+
+
+def _scale_init(module: nn.Module, init_scale: float) -> None:
+    if not (isinstance(init_scale, (int, float)) and init_scale > 0):
+        raise ValueError(f"init_scale={init_scale!r} must be a positive number")
+    if init_scale != 1.0:
+        with torch.no_grad():
+            for p in module.parameters():
+                p.mul_(init_scale)
+
+
+class MLP(nn.Module):
+    """Fully connected network ``in_dim → hidden[0] → … → out_dim`` with one activation.
+
+    ``init_scale`` multiplies every parameter after PyTorch's default initialization.
+
+    >>> model = MLP(40, [64, 64], 10, activation="tanh")
+    >>> model(torch.zeros(3, 40)).shape
+    torch.Size([3, 10])
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int] = (64, 64), out_dim: int = 10,
+                 activation: str = "relu", init_scale: float = 1.0, bias: bool = True, seed: int | None = None):
+        super().__init__()
+        _check_int("in_dim", in_dim)
+        _check_int("out_dim", out_dim)
+        if isinstance(hidden, int):
+            hidden = [hidden]
+        hidden = [_check_int("hidden", h) for h in hidden]
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} is unknown; allowed values: {', '.join(ACTIVATIONS)}")
+        self.in_dim, self.out_dim, self.hidden, self.activation = in_dim, out_dim, list(hidden), activation
+        if seed is not None:
+            torch.manual_seed(seed)
+        dims = [in_dim, *hidden, out_dim]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(a, b, bias=bias))
+            if i < len(dims) - 2:
+                layers.append(ACTIVATIONS[activation]())
+        self.net = nn.Sequential(*layers)
+        _scale_init(self, init_scale)
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        """The linear layers, input to output."""
+        return [m for m in self.net if isinstance(m, nn.Linear)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"input x must have shape (batch, {self.in_dim}), got {tuple(x.shape)}")
+        return self.net(x)
+
+
+class ModularMLP(nn.Module):
+    """Embedding MLP for ``a ∘ b mod p``: [E_a(a); E_b(b)] → ReLU(hidden) → p logits.
+
+    >>> model = ModularMLP(p=7, embed_dim=8, hidden=16)
+    >>> model(torch.tensor([[1, 2], [3, 4]])).shape
+    torch.Size([2, 7])
+    """
+
+    def __init__(self, p: int = 59, embed_dim: int = 64, hidden: int = 128, init_scale: float = 1.0,
+                 seed: int | None = None):
+        super().__init__()
+        self.p = _check_int("p", p, 2)
+        _check_int("embed_dim", embed_dim)
+        _check_int("hidden", hidden)
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.embed_a = nn.Embedding(p, embed_dim)
+        self.embed_b = nn.Embedding(p, embed_dim)
+        self.hidden = nn.Linear(2 * embed_dim, hidden)
+        self.out = nn.Linear(hidden, p)
+        _scale_init(self, init_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != 2 or x.dtype not in (torch.long, torch.int32, torch.int64):
+            raise ValueError(f"input x must be integer pairs of shape (batch, 2), got {tuple(x.shape)} {x.dtype}")
+        if x.numel() and (x.min() < 0 or x.max() >= self.p):
+            raise ValueError(f"input x must hold residues in 0..{self.p - 1}")
+        h = torch.cat([self.embed_a(x[:, 0]), self.embed_b(x[:, 1])], dim=1)
+        return self.out(torch.relu(self.hidden(h)))
+
+
+def n_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+HOMOGENEOUS = ("relu", "linear")
+
+
+def rescale_layers(model: MLP, alpha: float, layer: int = 0) -> MLP:
+    """A copy of ``model`` with layer ``layer`` multiplied by α and layer ``layer+1``'s weight by 1/α.
+
+    For a positively homogeneous activation (ReLU: relu(αz) = α relu(z) for α > 0) the copy
+    computes *exactly the same function* — yet its Hessian, and so its sharpness, changes
+    (Dinh et al. 2017, "Sharp minima can generalize for deep nets", arXiv:1703.04933).
+
+    >>> m = MLP(4, [8, 8], 2, seed=0)
+    >>> x = torch.randn(3, 4)
+    >>> torch.allclose(m(x), rescale_layers(m, 10.0)(x), atol=1e-5)
+    True
+    """
+    import copy
+
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a flatlab MLP, got {type(model).__name__}")
+    if model.activation not in HOMOGENEOUS:
+        raise ValueError(f"model.activation={model.activation!r} is not positively homogeneous: rescaling would "
+                         f"change the function; allowed activations: {', '.join(HOMOGENEOUS)}")
+    if not (isinstance(alpha, (int, float)) and alpha > 0 and alpha != float("inf")):
+        raise ValueError(f"alpha={alpha!r} must be a positive finite number")
+    n_layers = len(model.linears)
+    if not (isinstance(layer, int) and 0 <= layer < n_layers - 1):
+        raise ValueError(f"layer={layer!r} must be an integer in 0..{n_layers - 2} (a layer followed by another)")
+    out = copy.deepcopy(model)
+    first, second = out.linears[layer], out.linears[layer + 1]
+    with torch.no_grad():
+        first.weight.mul_(alpha)
+        if first.bias is not None:
+            first.bias.mul_(alpha)
+        second.weight.div_(alpha)
+    return out

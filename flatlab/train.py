@@ -1,0 +1,324 @@
+"""Training loops: ``fit`` for models on data sets, ``trajectory`` for GD on 2-D landscapes.
+
+``fit`` returns a :class:`History` (a pandas DataFrame, one row per evaluation) with
+``diverged`` / ``diverged_step`` attributes: a NaN/inf (or exploding) loss stops the run
+cleanly instead of raising. Probes are called on the model every ``probe.every`` steps and add
+columns to the history (e.g. ``flatlab.curvature.CurvatureProbe`` adds ``lambda_max``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Dataset
+from .landscapes import Landscape
+
+LOSSES = ("auto", "cross_entropy", "mse", "logistic")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+class Probe(Protocol):
+    """What ``fit`` needs of a probe: ``every`` (steps) and a call returning named numbers."""
+
+    every: int
+
+    def __call__(self, model: nn.Module, dataset: Dataset, step: int) -> dict[str, float]: ...
+
+
+class History(pd.DataFrame):
+    """One row per evaluation: step, train_loss, train_acc, test_loss, test_acc, lr, probes.
+
+    Attributes: ``diverged`` (bool), ``diverged_step`` (int or None), ``stopped_early`` (the run
+    reached ``target_loss``), ``info`` (a dict describing the run).
+    """
+
+    _metadata = ["diverged", "diverged_step", "stopped_early", "info"]
+
+    @property
+    def _constructor(self):
+        return History
+
+    @property
+    def final(self) -> pd.Series:
+        """The last evaluated row."""
+        return self.iloc[-1]
+
+
+def make_loss(dataset: Dataset, loss: str = "auto") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss ``(model_output, y) -> scalar`` for a data set.
+
+    ``"auto"``: cross-entropy for classification, logistic for ±1 labels, MSE for regression.
+    ``"mse"`` on a classification task regresses one-hot targets: mean over examples of
+    ½‖f(x) − e_y‖² (the setting of Cohen et al.'s edge-of-stability experiments).
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is unknown; allowed values: {', '.join(LOSSES)}")
+    if loss == "auto":
+        loss = {"classification": "cross_entropy", "binary": "logistic", "regression": "mse"}[dataset.task]
+    if loss == "cross_entropy":
+        if dataset.task != "classification":
+            raise ValueError(f"loss='cross_entropy' needs a classification task, not {dataset.task!r}")
+        return F.cross_entropy
+    if loss == "logistic":
+        if dataset.task != "binary":
+            raise ValueError(f"loss='logistic' needs ±1 labels (task 'binary'), not {dataset.task!r}")
+        return lambda out, y: F.softplus(-y * out.reshape(y.shape)).mean()
+    if dataset.task == "classification":
+        k = dataset.n_classes
+        return lambda out, y: 0.5 * (out - F.one_hot(y, k).to(out.dtype)).pow(2).sum(1).mean()
+    return lambda out, y: 0.5 * (out.reshape(y.shape) - y).pow(2).mean()
+
+
+def accuracy(out: torch.Tensor, y: torch.Tensor, task: str) -> float:
+    """Fraction correct (NaN for regression)."""
+    if task == "classification":
+        return float((out.argmax(1) == y).float().mean())
+    if task == "binary":
+        return float((torch.sign(out.reshape(y.shape)) == y).float().mean())
+    return float("nan")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, loss_fn=None) -> dict[str, float]:
+    """Full-batch loss and accuracy on the train and test sets."""
+    loss_fn = loss_fn or make_loss(dataset)
+    was_training = model.training
+    model.eval()
+    row = {}
+    for split in ("train", "test"):
+        x, y = getattr(dataset, split)
+        if len(x) == 0:
+            row[f"{split}_loss"], row[f"{split}_acc"] = float("nan"), float("nan")
+            continue
+        out = model(x)
+        row[f"{split}_loss"] = float(loss_fn(out, y))
+        row[f"{split}_acc"] = accuracy(out, y, dataset.task)
+    model.train(was_training)
+    return row
+
+
+def _positive(name: str, value, allow_none: bool = False, integer: bool = False):
+    if value is None and allow_none:
+        return None
+    ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not (value > 0) or not math.isfinite(value):
+        kind = "a positive integer" if integer else "a positive finite number"
+        raise ValueError(f"{name}={value!r} must be {kind}")
+    return value
+
+
+def make_optimizer(params: Iterable, optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
+                   weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
+    """Build a torch optimizer by name (``"sgd"``, ``"adam"``, ``"adamw"``) with checked arguments."""
+    _positive("lr", lr)
+    if not (0 <= momentum < 1):
+        raise ValueError(f"momentum={momentum!r} must be in [0, 1)")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay={weight_decay!r} must be ≥ 0")
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    raise ValueError(f"optimizer={optimizer!r} is unknown; allowed values: {', '.join(OPTIMIZERS)} "
+                     "or a torch.optim.Optimizer instance")
+
+
+def _check_model_fits(model: nn.Module, dataset: Dataset, loss_fn) -> None:
+    x, y = dataset.x_train[:2], dataset.y_train[:2]
+    try:
+        with torch.no_grad():
+            out = model(x)
+            loss_fn(out, y)
+    except (RuntimeError, ValueError, IndexError) as err:
+        raise ValueError(
+            f"dataset {dataset.name!r} does not fit the model: inputs of shape {tuple(dataset.x_train.shape)} "
+            f"({dataset.x_train.dtype}) with targets {tuple(dataset.y_train.shape)} gave: {err}") from None
+    if dataset.task == "classification" and (out.dim() != 2 or out.shape[1] != dataset.n_classes):
+        raise ValueError(f"dataset {dataset.name!r} has {dataset.n_classes} classes but the model outputs "
+                         f"shape {tuple(out.shape[1:])}")
+
+
+def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimizer = "sgd", steps: int = 1000, *,
+        lr: float | None = None, momentum: float = 0.0, weight_decay: float = 0.0, batch_size: int | None = None,
+        loss: str = "auto", eval_every: int | None = None, probes: Iterable[Probe] = (),
+        target_loss: float | None = None, seed: int = 0, progress: bool | None = None,
+        divergence_factor: float = 1e4) -> History:
+    """Train ``model`` on ``dataset`` for ``steps`` optimizer steps and return its :class:`History`.
+
+    Each step: a minibatch B (sampled without replacement, reshuffled every epoch; full batch when
+    ``batch_size`` is None), loss L_B(w), ``optimizer.step(closure)`` (so two-pass optimizers such
+    as SAM work unchanged). Every ``eval_every`` steps (and at step 0 and the last step) the full
+    train and test sets are evaluated and every probe with ``step % probe.every == 0`` is called.
+
+    The run stops early when the full-batch train loss reaches ``target_loss`` (compare sharpness
+    at equal loss) and when the loss diverges: NaN/inf, or larger than ``divergence_factor`` × the
+    initial loss (and > 1e3) — then ``history.diverged`` is True and ``history.diverged_step`` says
+    when. ``seed`` fixes the minibatch order and torch's global RNG (stochastic optimizers).
+
+    >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
+    >>> h = fit(MLP(2, [16], 3, seed=0), gaussian_clouds(), "sgd", steps=50, lr=0.1, progress=False)
+    >>> bool(h.final.train_acc > 0.8), h.diverged
+    (True, False)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a flatlab.data.Dataset, got {type(dataset).__name__}")
+    steps = _positive("steps", steps, integer=True)
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not (1 <= batch_size <= dataset.n_train):
+            raise ValueError(f"batch_size={batch_size!r} must be an integer between 1 and the training-set size "
+                             f"{dataset.n_train} (or None for full batch)")
+    eval_every = _positive("eval_every", eval_every, allow_none=True, integer=True) or max(1, steps // 50)
+    if target_loss is not None and not (target_loss >= 0):
+        raise ValueError(f"target_loss={target_loss!r} must be ≥ 0 or None")
+    _positive("divergence_factor", divergence_factor)
+    probes = list(probes)
+    for p in probes:
+        if not callable(p) or not isinstance(getattr(p, "every", None), int) or p.every < 1:
+            raise TypeError("each probe must be callable as probe(model, dataset, step) and have an integer .every ≥ 1")
+    loss_fn = make_loss(dataset, loss)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        if lr is not None:
+            raise ValueError("lr must not be given together with an optimizer instance (set it on the optimizer)")
+        for group in optimizer.param_groups:
+            _positive("lr", group["lr"])
+        opt = optimizer
+    else:
+        opt = make_optimizer(model.parameters(), optimizer, lr=0.1 if lr is None else lr, momentum=momentum,
+                             weight_decay=weight_decay)
+    _check_model_fits(model, dataset, loss_fn)
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    n = dataset.n_train
+    order, pos = torch.randperm(n, generator=gen), 0
+    x_all, y_all = dataset.train
+
+    def batch():
+        nonlocal order, pos
+        if batch_size is None:
+            return x_all, y_all
+        if pos + batch_size > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos:pos + batch_size]
+        pos += batch_size
+        return x_all[idx], y_all[idx]
+
+    rows: list[dict] = []
+    diverged, diverged_step, stopped = False, None, False
+    initial_loss = None
+
+    def record(step: int) -> dict:
+        row = {"step": step, **evaluate(model, dataset, loss_fn), "lr": opt.param_groups[0]["lr"]}
+        for p in probes:
+            if step % p.every == 0 or step == steps:
+                row.update(p(model, dataset, step))
+        rows.append(row)
+        return row
+
+    record(0)
+    initial_loss = rows[0]["train_loss"]
+    show = progress if progress is not None else steps >= 1000
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, desc=f"{type(opt).__name__}", leave=False)
+    model.train()
+    for step in range(1, steps + 1):
+        xb, yb = batch()
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            value = loss_fn(model(xb), yb)
+            value.backward()
+            return value
+
+        value = opt.step(closure)
+        value = float(value.detach()) if torch.is_tensor(value) else float("nan") if value is None else float(value)
+        if bar is not None:
+            bar.update(1)
+        limit = max(1e3, divergence_factor * max(initial_loss, 1e-12))
+        if not math.isfinite(value) or value > limit or not all(torch.isfinite(p).all() for p in model.parameters()):
+            diverged, diverged_step = True, step
+            rows.append({"step": step, "train_loss": value if math.isfinite(value) else float("inf"),
+                         "train_acc": float("nan"), "test_loss": float("nan"), "test_acc": float("nan"),
+                         "lr": opt.param_groups[0]["lr"]})
+            break
+        if step % eval_every == 0 or step == steps or (target_loss is not None and value <= target_loss):
+            row = record(step)
+            if target_loss is not None and row["train_loss"] <= target_loss:
+                stopped = True
+                break
+    if bar is not None:
+        bar.close()
+    history = History(rows)
+    history.diverged, history.diverged_step, history.stopped_early = diverged, diverged_step, stopped
+    history.info = {"optimizer": type(opt).__name__, "lr": opt.param_groups[0]["lr"], "batch_size": batch_size,
+                    "steps": steps, "seed": seed, "dataset": dataset.name}
+    return history
+
+
+@dataclass
+class Trajectory:
+    """Iterates of an optimizer on a 2-D landscape."""
+
+    points: np.ndarray  # (T+1, 2)
+    losses: np.ndarray  # (T+1,)
+    lr: float
+    momentum: float
+    diverged: bool
+    diverged_step: int | None
+    basin: str | None  # the basin the last iterate lies in (None if diverged)
+
+    @property
+    def end(self) -> np.ndarray:
+        return self.points[-1]
+
+
+def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentum: float = 0.0,
+               noise: float = 0.0, seed: int = 0, bound: float = 1e3) -> Trajectory:
+    """Heavy-ball GD w ← w − η ∇L(w) + β (w − w_prev) (+ Gaussian gradient noise of std ``noise``).
+
+    Leaving the box |w| ≤ ``bound`` or a non-finite iterate counts as divergence.
+
+    >>> from flatlab.landscapes import sharp_and_flat
+    >>> land = sharp_and_flat()
+    >>> trajectory(land, (-0.95, 0.5), lr=0.09).basin, trajectory(land, (-0.95, 0.5), lr=0.11).basin
+    ('sharp', 'flat')
+    """
+    _positive("lr", lr)
+    steps = _positive("steps", steps, integer=True)
+    if not (0 <= momentum < 1):
+        raise ValueError(f"momentum={momentum!r} must be in [0, 1)")
+    if noise < 0:
+        raise ValueError(f"noise={noise!r} must be ≥ 0")
+    w = torch.as_tensor(np.asarray(start, dtype=float), dtype=torch.float64)
+    if w.shape != (2,):
+        raise ValueError(f"start must be a point (x, y), got shape {tuple(w.shape)}")
+    gen = torch.Generator().manual_seed(seed)
+    points, prev = [w.clone()], w.clone()
+    diverged_step = None
+    for t in range(1, steps + 1):
+        g = landscape.grad(w)
+        if noise:
+            g = g + noise * torch.randn(2, generator=gen, dtype=torch.float64)
+        w, prev = w - lr * g + momentum * (w - prev), w
+        if not torch.isfinite(w).all() or w.abs().max() > bound:
+            diverged_step = t
+            break
+        points.append(w.clone())
+    pts = torch.stack(points)
+    with torch.no_grad():
+        losses = landscape(pts).numpy()
+    return Trajectory(pts.numpy(), losses, float(lr), float(momentum), diverged_step is not None, diverged_step,
+                      None if diverged_step else landscape.which_basin(pts[-1]))

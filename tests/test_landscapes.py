@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+
+from flatlab import landscapes
+from flatlab.train import trajectory
+
+
+@pytest.fixture
+def land():
+    return landscapes.sharp_and_flat()
+
+
+def test_minima_have_the_analytic_hessian(land):
+    for basin in land.basins:
+        w = torch.tensor(basin.centre, dtype=torch.float64)
+        assert float(land.grad(w).norm()) < 1e-8
+        h = land.hessian(basin.centre).numpy()
+        np.testing.assert_allclose(h, np.array(basin.hessian), atol=1e-8)
+        np.testing.assert_allclose(np.linalg.eigvalsh(h), basin.eigenvalues, atol=1e-8)
+
+
+def test_grad_matches_autograd_everywhere(land):
+    w = torch.randn(20, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2
+    w.requires_grad_(True)
+    auto = torch.autograd.grad(land(w).sum(), w)[0]
+    torch.testing.assert_close(land.grad(w.detach()), auto)
+
+
+@pytest.mark.parametrize("factor,expected", [(0.5, "sharp"), (0.95, "sharp"), (1.1, "flat"), (1.5, "flat")])
+def test_gd_stability_threshold_is_two_over_lambda(land, factor, expected):
+    sharp = land.basin("sharp")
+    lr = factor * 2 / sharp.lambda_max
+    for start in [(-0.9, 0.4), (-1.1, 0.6), (-1.0, 0.45)]:
+        assert trajectory(land, start, lr=lr, steps=500).basin == expected
+
+
+def test_above_flat_threshold_diverges(land):
+    t = trajectory(land, (-0.9, 0.4), lr=1.05 * 2 / land.basin("flat").lambda_max, steps=500)
+    assert t.diverged and t.diverged_step is not None and t.basin is None
+
+
+def test_grid_and_which_basin(land):
+    xs, ys, z = land.grid(n=11)
+    assert z.shape == (11, 11) and np.isfinite(z).all()
+    assert land.which_basin((1.5, -0.5)) == "flat"
+
+
+def test_bad_landscape_input(land):
+    with pytest.raises(ValueError, match="last dimension of size 2"):
+        land(torch.zeros(3))
+    with pytest.raises(ValueError, match="basin='deep'"):
+        land.basin("deep")
+    with pytest.raises(ValueError, match="sharpness"):
+        landscapes.sharp_and_flat(sharpness=1.0)
+    with pytest.raises(ValueError, match="lr"):
+        trajectory(land, (0, 0), lr=-0.1)
+    with pytest.raises(ValueError, match="start"):
+        trajectory(land, (0, 0, 0), lr=0.1)
+
+
+def test_momentum_threshold_heavy_ball():
+    valley = landscapes.Landscape([landscapes.Basin("q", (0.0, 0.0), ((4.0, 0.0), (0.0, 1.0)))])
+    beta = 0.5
+    threshold = (2 + 2 * beta) / 4.0  # heavy ball on a quadratic: stable iff η < (2+2β)/λ
+    assert not trajectory(valley, (0.1, 0.1), lr=0.97 * threshold, steps=2000, momentum=beta).diverged
+    assert trajectory(valley, (0.1, 0.1), lr=1.03 * threshold, steps=2000, momentum=beta, bound=10).diverged

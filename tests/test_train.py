@@ -1,0 +1,127 @@
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from flatlab import data
+from flatlab.models import MLP, ModularMLP
+from flatlab.train import History, evaluate, fit, make_loss
+
+
+def small_model(seed=0):
+    return MLP(2, [16], 3, seed=seed)
+
+
+def test_fit_learns_and_records(clouds):
+    h = fit(small_model(), clouds, "sgd", steps=200, lr=0.2, eval_every=20, progress=False)
+    assert isinstance(h, History) and not h.diverged
+    assert list(h.columns[:6]) == ["step", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
+    assert h.step.tolist() == list(range(0, 201, 20))
+    assert h.final.train_loss < 0.5 * h.train_loss.iloc[0] and h.final.test_acc > 0.8
+
+
+def test_same_seed_same_history(clouds):
+    a = fit(small_model(1), clouds, "sgd", steps=60, lr=0.1, batch_size=16, seed=4, progress=False)
+    b = fit(small_model(1), clouds, "sgd", steps=60, lr=0.1, batch_size=16, seed=4, progress=False)
+    c = fit(small_model(1), clouds, "sgd", steps=60, lr=0.1, batch_size=16, seed=5, progress=False)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert not a.train_loss.equals(c.train_loss)
+
+
+def test_divergence_is_reported_not_raised(clouds):
+    h = fit(small_model(), clouds, "sgd", steps=100, lr=500.0, progress=False)
+    assert h.diverged and 1 <= h.diverged_step <= 100
+    assert h.step.iloc[-1] == h.diverged_step and (math.isinf(h.train_loss.iloc[-1]) or h.train_loss.iloc[-1] > 1e3)
+
+
+def test_target_loss_stops_early(clouds):
+    h = fit(small_model(), clouds, "sgd", steps=2000, lr=0.3, target_loss=0.3, eval_every=10, progress=False)
+    assert h.stopped_early and h.final.train_loss <= 0.3 and h.final.step < 2000
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(lr=-0.1), "lr=-0.1 must be a positive"),
+    (dict(lr=0.0), "lr=0.0 must be a positive"),
+    (dict(steps=0), "steps=0 must be a positive integer"),
+    (dict(steps=-5), "steps=-5"),
+    (dict(batch_size=10_000), "batch_size=10000 must be an integer between 1 and the training-set size 120"),
+    (dict(batch_size=0), "batch_size=0"),
+    (dict(loss="hinge"), "loss='hinge' is unknown; allowed values: auto, cross_entropy, mse, logistic"),
+    (dict(eval_every=0), "eval_every=0"),
+    (dict(momentum=1.5), "momentum=1.5"),
+])
+def test_bad_arguments_name_the_parameter(clouds, kwargs, match):
+    args = dict(steps=10, lr=0.1, progress=False) | kwargs
+    steps = args.pop("steps")
+    with pytest.raises(ValueError, match=match):
+        fit(small_model(), clouds, "sgd", steps, **args)
+
+
+def test_unknown_optimizer_and_wrong_shapes(clouds):
+    with pytest.raises(ValueError, match="optimizer='lion' is unknown; allowed values: sgd, adam, adamw"):
+        fit(small_model(), clouds, "lion", 10, progress=False)
+    with pytest.raises(ValueError, match=r"does not fit the model: inputs of shape \(120, 2\)"):
+        fit(MLP(40, [8], 3), clouds, "sgd", 10, progress=False)
+    with pytest.raises(ValueError, match="has 3 classes but the model outputs shape \\(5,\\)"):
+        fit(MLP(2, [8], 5), clouds, "sgd", 10, progress=False)
+    with pytest.raises(ValueError, match="does not fit the model"):
+        fit(ModularMLP(p=7), clouds, "sgd", 10, progress=False)
+    with pytest.raises(TypeError, match="dataset must be a flatlab.data.Dataset"):
+        fit(small_model(), (clouds.x_train, clouds.y_train), "sgd", 10)
+    model = small_model()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    opt.param_groups[0]["lr"] = -1
+    with pytest.raises(ValueError, match="lr=-1"):
+        fit(model, clouds, opt, 10, progress=False)
+
+
+def test_optimizer_instance_and_two_pass_closure(clouds):
+    class TwoPass(torch.optim.SGD):
+        calls = 0
+
+        def step(self, closure):
+            first = closure()
+            second = closure()
+            TwoPass.calls += 2
+            super().step()
+            return first if first is not None else second
+
+    model = small_model()
+    h = fit(model, clouds, TwoPass(model.parameters(), lr=0.1), 20, progress=False)
+    assert TwoPass.calls == 40 and not h.diverged and h.info["optimizer"] == "TwoPass"
+
+
+def test_probes_add_columns(clouds):
+    class NormProbe:
+        every = 5
+
+        def __call__(self, model, dataset, step):
+            return {"weight_norm": float(sum(p.detach().norm() ** 2 for p in model.parameters()) ** 0.5)}
+
+    h = fit(small_model(), clouds, "sgd", steps=20, lr=0.1, eval_every=5, probes=[NormProbe()], progress=False)
+    assert h.weight_norm.notna().all() and len(h) == 5
+    with pytest.raises(TypeError, match="probe"):
+        fit(small_model(), clouds, "sgd", steps=5, probes=[lambda m, d, s: {}], progress=False)
+
+
+def test_losses_for_each_task():
+    sep = data.separable_logistic(n_train=40)
+    h = fit(torch.nn.Linear(2, 1, bias=False), sep, "sgd", 100, lr=1.0, progress=False)
+    assert h.final.train_acc == 1.0
+    reg = data.sparse_regression(n_train=20, dim=10, k=2)
+    h = fit(torch.nn.Linear(10, 1, bias=False), reg, "sgd", 300, lr=0.05, progress=False)
+    assert h.final.train_loss < 1e-3 and math.isnan(h.final.train_acc)
+    ds = data.gaussian_clouds(n_train=30)
+    mse = make_loss(ds, "mse")
+    out = torch.zeros(30, 3)
+    assert float(mse(out, ds.y_train)) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="cross_entropy"):
+        make_loss(reg, "cross_entropy")
+
+
+def test_evaluate_keeps_mode(clouds):
+    model = small_model()
+    model.train()
+    row = evaluate(model, clouds)
+    assert model.training and set(row) == {"train_loss", "train_acc", "test_loss", "test_acc"}
