@@ -1,0 +1,87 @@
+"""Seconds per optimizer step on an MNIST-1D MLP, as ratios to SGD measured in the same run.
+
+Goals (DESIGN.md): SAM ≤ 2.1× SGD (two forward/backward passes are the floor); MFVI with one
+sample ≤ 1.3× SGD. Every optimizer uses the same base update (SGD with momentum 0.9) so the ratios
+measure the perturbation machinery, not Adam versus SGD; MFVI with its default Adam base is
+reported against Adam too. Optimizers are timed round-robin, several rounds, and the median round
+is kept, so a busy machine slows all of them alike.
+
+Run: python benchmarks/bench_optim.py   (about 30 s; 2 threads)
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from flatlab.data import mnist1d
+from flatlab.models import MLP
+from flatlab.optim import MFVI, SAM, MixSAM, VariationalSAM
+
+WIDTH, BATCH, STEPS_PER_ROUND, ROUNDS = 256, 128, 25, 5
+N = 4000
+
+
+def make(name: str, model: torch.nn.Module) -> torch.optim.Optimizer:
+    ps = model.parameters()
+    sgd = dict(lr=0.1, momentum=0.9)
+    return {
+        "SGD": lambda: torch.optim.SGD(ps, **sgd),
+        "SAM": lambda: SAM(ps, "sgd", rho=0.1, **sgd),
+        "ASAM": lambda: SAM(ps, "sgd", rho=0.5, adaptive=True, **sgd),
+        "MFVI (1 sample)": lambda: MFVI(ps, dataset_size=N, base_optimizer="sgd", **sgd),
+        "MixSAM (m=0.5)": lambda: MixSAM(ps, dataset_size=N, mix=0.5, rho=0.1, base_optimizer="sgd", **sgd),
+        "VariationalSAM": lambda: VariationalSAM(ps, dataset_size=N, base_optimizer="sgd", **sgd),
+        "Adam": lambda: torch.optim.Adam(ps, lr=1e-3),
+        "MFVI, Adam base": lambda: MFVI(ps, lr=1e-3, dataset_size=N),
+    }[name]()
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    ds = mnist1d()
+    x_all, y_all = ds.train
+    names = ["SGD", "SAM", "ASAM", "MFVI (1 sample)", "MixSAM (m=0.5)", "VariationalSAM", "Adam", "MFVI, Adam base"]
+    runs = {}
+    for i, name in enumerate(names):
+        model = MLP(40, [WIDTH, WIDTH], 10, seed=0)
+        opt = make(name, model)
+        runs[name] = (model, opt)
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, len(x_all), (BATCH,), generator=gen) for _ in range(STEPS_PER_ROUND)]
+
+    def run_round(model, opt) -> float:
+        t0 = time.perf_counter()
+        for idx in batches:
+            xb, yb = x_all[idx], y_all[idx]
+
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(xb), yb)
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        return (time.perf_counter() - t0) / len(batches)
+
+    for model, opt in runs.values():  # warm-up
+        run_round(model, opt)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(ROUNDS):
+        for name, (model, opt) in runs.items():
+            times[name].append(run_round(model, opt))
+    med = {n: statistics.median(t) for n, t in times.items()}
+    print(f"MNIST-1D MLP 40-{WIDTH}-{WIDTH}-10, batch {BATCH}, {torch.get_num_threads()} threads, "
+          f"median of {ROUNDS} rounds × {STEPS_PER_ROUND} steps")
+    goals = {"SAM": 2.1, "ASAM": 2.1, "MFVI (1 sample)": 1.3}
+    for name in names:
+        ref = "Adam" if name == "MFVI, Adam base" else "SGD"
+        ratio = med[name] / med[ref]
+        goal = f"   goal ≤ {goals[name]}× {'✓' if ratio <= goals[name] else '✗'}" if name in goals else ""
+        print(f"  {name:<18} {1e3 * med[name]:7.2f} ms/step   {ratio:5.2f}× {ref}{goal}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,544 @@
+"""flatlab.optim against analytic references: hand-computed steps on quadratics, the closed-form
+mean-field posterior of Bayesian linear regression, exact endpoints of MixSAM, and one interface
+test that every optimizer passes (scikit-learn style)."""
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from flatlab.data import gaussian_clouds
+from flatlab.models import MLP
+from flatlab.optim import (MFVI, SAM, MixSAM, VariationalSAM, calibration, frozen_bn_stats, gaussian_kl,
+                           kl_gradients, sam_perturbation)
+from flatlab.train import fit
+
+A = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)  # a non-diagonal SPD Hessian
+
+
+def quadratic_closure(opt, w, a=A):
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * w @ a @ w
+        loss.backward()
+        return loss
+    return closure
+
+
+def flat(model):
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+# ----------------------------------------------------------------------------------------------
+# the shared interface: every optimizer passes these
+# ----------------------------------------------------------------------------------------------
+FACTORIES = {
+    "SAM": lambda ps, **kw: SAM(ps, **kw),
+    "ASAM": lambda ps, **kw: SAM(ps, adaptive=True, **kw),
+    "MFVI": lambda ps, **kw: MFVI(ps, dataset_size=100, **kw),
+    "MixSAM": lambda ps, **kw: MixSAM(ps, dataset_size=100, **kw),
+    "VariationalSAM": lambda ps, **kw: VariationalSAM(ps, dataset_size=100, **kw),
+}
+# settings under which each one decreases the quadratic quickly
+FAST = {
+    "SAM": dict(lr=0.1), "ASAM": dict(lr=0.1),
+    "MFVI": dict(lr=0.05, init_std=1e-3, learn_std=False), "MixSAM": dict(lr=0.05, init_std=1e-3),
+    "VariationalSAM": dict(lr=0.05, init_std=1e-3),
+}
+
+
+@pytest.fixture(params=list(FACTORIES))
+def name(request):
+    return request.param
+
+
+def test_constructs_with_defaults_and_has_torch_conventions(name):
+    w = torch.nn.Parameter(torch.tensor([1.0, -1.0]))
+    opt = FACTORIES[name]([w])
+    assert isinstance(opt, torch.optim.Optimizer)
+    assert opt.param_groups[0]["params"] == [w] and opt.param_groups[0]["lr"] > 0
+    assert name.replace("ASAM", "SAM") in repr(opt)
+
+
+def test_step_returns_the_closure_loss(name):
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = FACTORIES[name]([w])
+    seen = []
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * w @ A @ w
+        loss.backward()
+        seen.append(loss)
+        return loss
+
+    out = opt.step(closure)
+    assert torch.is_tensor(out) and out.dim() == 0 and math.isfinite(float(out.detach()))
+    assert any(out is s for s in seen)
+    if name in ("SAM", "ASAM", "MixSAM", "VariationalSAM"):  # the first pass is at the mean
+        assert float(out.detach()) == pytest.approx(0.5 * float(torch.tensor([1.0, -2.0], dtype=torch.float64) @ A
+                                                      @ torch.tensor([1.0, -2.0], dtype=torch.float64)))
+
+
+def test_decreases_a_quadratic(name):
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = FACTORIES[name]([w], **FAST[name])
+    start = float(0.5 * w.detach() @ A @ w.detach())
+    closure = quadratic_closure(opt, w)
+    for _ in range(150):
+        opt.step(closure)
+    assert float(0.5 * w.detach() @ A @ w.detach()) < start / 20
+
+
+def test_missing_closure_is_a_clear_error(name):
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = FACTORIES[name]([w])
+    with pytest.raises(ValueError, match="needs a closure"):
+        opt.step()
+    with pytest.raises(TypeError, match="closure must be callable"):
+        opt.step(42)
+
+
+def test_state_dict_round_trip_continues_identically(name):
+    torch.manual_seed(0)
+    model = MLP(2, [8], 3, seed=0)
+    opt = FACTORIES[name](model.parameters(), lr=0.05)
+    x, y = torch.randn(16, 2), torch.randint(0, 3, (16,))
+
+    def closure_for(m, o):
+        def closure():
+            o.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            return loss
+        return closure
+
+    for _ in range(5):
+        opt.step(closure_for(model, opt))
+    clone = copy.deepcopy(model)
+    opt2 = FACTORIES[name](clone.parameters(), lr=0.9)  # different settings, overwritten by the load
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert opt2.param_groups[0]["lr"] == 0.05
+    for o, m in ((opt, model), (opt2, clone)):
+        torch.manual_seed(1)
+        for _ in range(5):
+            o.step(closure_for(m, o))
+    assert torch.equal(flat(model), flat(clone))
+
+
+def test_lr_scheduler_drives_the_update(name):
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = FACTORIES[name]([w], lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.0 if t >= 1 else 1.0)
+    closure = quadratic_closure(opt, w)
+    opt.step(closure)
+    sched.step()
+    before = w.detach().clone()
+    if name in ("SAM", "ASAM"):
+        opt.step(closure)
+        assert torch.equal(w.detach(), before)  # lr 0: no move
+    else:
+        opt.step(closure)
+        assert torch.allclose(w.detach(), before, atol=0)  # lr 0 reaches the base optimizer too
+
+
+def test_works_inside_fit_and_same_seed_same_numbers(name, clouds):
+    runs = []
+    for _ in range(2):
+        model = MLP(2, [16], 3, seed=0)
+        opt = FACTORIES[name](model.parameters(), lr=0.05 if name in ("SAM", "ASAM") else 0.01)
+        h = fit(model, clouds, opt, 60, batch_size=32, seed=3, progress=False)
+        assert not h.diverged and h.final.train_loss < h.iloc[0].train_loss
+        runs.append(flat(model))
+    assert torch.equal(runs[0], runs[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# SAM and ASAM: hand-computed steps
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_sam_one_step_on_a_quadratic_equals_the_hand_computed_update(adaptive):
+    w0 = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    rho, lr = 0.3, 0.1
+    g = A @ w0
+    t = w0.abs() if adaptive else torch.ones(2, dtype=torch.float64)
+    eps = rho * t ** 2 * g / torch.linalg.norm(t * g)
+    expected = w0 - lr * (A @ (w0 + eps))
+    w = torch.nn.Parameter(w0.clone())
+    opt = SAM([w], "sgd", rho=rho, adaptive=adaptive, lr=lr)
+    loss = opt.step(quadratic_closure(opt, w))
+    assert torch.allclose(w.detach(), expected, rtol=0, atol=1e-12)
+    assert float(loss.detach()) == pytest.approx(float(0.5 * w0 @ A @ w0))
+    assert torch.allclose(w.grad, A @ (w0 + eps))  # .grad holds the gradient at the perturbed point
+
+
+def test_sam_first_and_second_step_match_step():
+    w0 = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    a, b = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(w0.clone())
+    oa = SAM([a], "sgd", rho=0.2, lr=0.05, momentum=0.9)
+    ob = SAM([b], "sgd", rho=0.2, lr=0.05, momentum=0.9)
+    for _ in range(3):
+        oa.step(quadratic_closure(oa, a))
+        (0.5 * b @ A @ b).backward()
+        ob.first_step(zero_grad=True)
+        (0.5 * b @ A @ b).backward()
+        ob.second_step(zero_grad=True)
+    assert torch.equal(a.detach(), b.detach())
+    with pytest.raises(RuntimeError, match="first_step"):
+        ob.second_step()
+
+
+def test_sam_norm_is_global_over_parameter_groups_with_per_group_rho():
+    u0, v0 = torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([-3.0], dtype=torch.float64)
+    u, v = torch.nn.Parameter(u0.clone()), torch.nn.Parameter(v0.clone())
+    opt = SAM([{"params": [u]}, {"params": [v], "rho": 0.5}], "sgd", rho=0.1, lr=1.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = (u ** 2).sum() + (v ** 2).sum()  # gradient 2w
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    g = torch.cat([2 * u0, 2 * v0])
+    norm = g.norm()
+    eu, ev = 0.1 * 2 * u0 / norm, 0.5 * 2 * v0 / norm
+    assert torch.allclose(u.detach(), u0 - 2 * (u0 + eu)) and torch.allclose(v.detach(), v0 - 2 * (v0 + ev))
+
+
+@pytest.mark.parametrize("base,kwargs", [("sgd", dict(lr=0.1, momentum=0.9, weight_decay=1e-3)),
+                                         ("adam", dict(lr=1e-2)), (torch.optim.AdamW, dict(lr=1e-2))])
+def test_rho_zero_sam_is_its_base_optimizer_bit_for_bit(base, kwargs, clouds):
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}.get(base, base)
+    a, b = MLP(2, [16, 16], 3, seed=0), MLP(2, [16, 16], 3, seed=0)
+    fit(a, clouds, SAM(a.parameters(), base, rho=0.0, **kwargs), 40, batch_size=32, seed=0, progress=False)
+    fit(b, clouds, cls(b.parameters(), **kwargs), 40, batch_size=32, seed=0, progress=False)
+    assert torch.equal(flat(a), flat(b))
+
+
+def test_sam_gradient_accumulation_matches_the_full_batch_step():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 2), torch.randint(0, 3, (32,))
+    a, b = MLP(2, [8], 3, seed=0), MLP(2, [8], 3, seed=0)
+    oa, ob = SAM(a.parameters(), rho=0.1, lr=0.1), SAM(b.parameters(), rho=0.1, lr=0.1)
+
+    def closure():
+        oa.zero_grad()
+        loss = F.cross_entropy(a(x), y)
+        loss.backward()
+        return loss
+
+    oa.step(closure)
+    for _ in range(2):  # two micro-batches, each half of the mean loss, at w and then at w + ε
+        for half in (slice(0, 16), slice(16, 32)):
+            (0.5 * F.cross_entropy(b(x[half]), y[half])).backward()
+        if _ == 0:
+            ob.first_step(zero_grad=True)
+    ob.second_step(zero_grad=True)
+    assert torch.allclose(flat(a), flat(b), atol=1e-6)
+
+
+def test_sam_perturbation_function():
+    g = [torch.tensor([3.0, 0.0]), torch.tensor([[4.0]])]
+    before = [t.clone() for t in g]
+    eps = sam_perturbation(g, rho=0.5)
+    assert torch.allclose(eps[0], torch.tensor([0.3, 0.0])) and torch.allclose(eps[1], torch.tensor([[0.4]]))
+    assert all(torch.equal(a, b) for a, b in zip(g, before))  # inputs untouched
+    assert all(torch.equal(e, torch.zeros_like(e)) for e in sam_perturbation([torch.zeros(3)], 0.1))
+    w = [torch.tensor([2.0, -1.0])]
+    e = sam_perturbation([torch.tensor([1.0, 1.0])], 1.0, params=w, adaptive=True)[0]
+    assert torch.allclose(e, torch.tensor([4.0, 1.0]) / math.sqrt(5.0))  # ρ T²g/‖Tg‖
+    with pytest.raises(ValueError, match="params"):
+        sam_perturbation([torch.ones(2)], 1.0, adaptive=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# BatchNorm
+# ----------------------------------------------------------------------------------------------
+def bn_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+
+def test_frozen_bn_stats_restores_running_statistics():
+    model = bn_model()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
+    with frozen_bn_stats(model):
+        model(torch.randn(16, 3) * 3 + 1)
+    after = {k: v for k, v in model.state_dict().items() if k in before}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with pytest.raises(TypeError, match="model"):
+        with frozen_bn_stats("not a model"):
+            pass
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: SAM(m.parameters(), rho=0.5, lr=0.1, model=m),
+    lambda m: MFVI(m.parameters(), dataset_size=10, mc_samples=3, init_std=0.1, model=m),
+    lambda m: VariationalSAM(m.parameters(), dataset_size=10, model=m),
+], ids=["SAM", "MFVI", "VariationalSAM"])
+def test_running_statistics_are_updated_once_per_step(make):
+    x, y = torch.randn(16, 3) * 2 + 1, torch.randint(0, 2, (16,))
+    model, reference = bn_model(), bn_model()
+    opt = make(model)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    reference(x)  # one forward pass at the initial weights (the BN layer sees the same inputs only at w)
+    assert int(model[1].num_batches_tracked) == 1
+    if isinstance(opt, (SAM, VariationalSAM)):  # the counted pass is the one at w
+        assert torch.allclose(model[1].running_mean, reference[1].running_mean)
+
+
+# ----------------------------------------------------------------------------------------------
+# MFVI and friends: hand-computed steps
+# ----------------------------------------------------------------------------------------------
+def noise_like(seed, *shapes):
+    flat_noise = torch.randn(sum(math.prod(s) for s in shapes), generator=torch.Generator().manual_seed(seed),
+                             dtype=torch.float64)
+    return [t.view(s) for t, s in zip(flat_noise.split([math.prod(s) for s in shapes]), shapes)]
+
+
+def test_mfvi_one_step_equals_the_hand_computed_reparameterized_gradient():
+    mu0, sigma, lam, n, lr = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.3, 2.0, 10, 0.1
+    (xi,) = noise_like(7, (2,))
+    w_s = mu0 + sigma * xi
+    g = A @ w_s
+    mu1 = mu0 - lr * (g + lam * mu0 / n)
+    s1 = math.log(sigma) - lr * (sigma * g * xi + (lam * sigma ** 2 - 1) / n)  # ∇_s = σ ∇_σ
+    w = torch.nn.Parameter(mu0.clone())
+    opt = MFVI([w], lr=lr, dataset_size=n, prior_precision=lam, init_std=sigma, base_optimizer="sgd",
+               generator=torch.Generator().manual_seed(7))
+    loss = opt.step(quadratic_closure(opt, w))
+    (mean, std), = opt.posterior()
+    assert torch.allclose(mean, mu1, atol=1e-12) and torch.allclose(std, s1.exp(), atol=1e-12)
+    assert float(loss.detach()) == pytest.approx(float(0.5 * w_s @ A @ w_s))
+
+
+def test_mfvi_softplus_parameterization_step():
+    mu0, sigma, lam, n, lr = torch.tensor([0.5, 1.0], dtype=torch.float64), 0.2, 1.0, 4, 0.05
+    (xi,) = noise_like(3, (2,))
+    g = A @ (mu0 + sigma * xi)
+    s0 = math.log(math.expm1(sigma))
+    grad_sigma = g * xi + (lam * sigma - 1 / sigma) / n
+    s1 = s0 - lr * grad_sigma * torch.sigmoid(torch.tensor(s0, dtype=torch.float64))
+    w = torch.nn.Parameter(mu0.clone())
+    opt = MFVI([w], lr=lr, dataset_size=n, prior_precision=lam, init_std=sigma, base_optimizer="sgd",
+               std_param="softplus", generator=torch.Generator().manual_seed(3))
+    opt.step(quadratic_closure(opt, w))
+    (mean, std), = opt.posterior()
+    assert torch.allclose(std, F.softplus(s1), atol=1e-12)
+    assert torch.allclose(mean, mu0 - lr * (g + lam * mu0 / n), atol=1e-12)
+
+
+def test_mixsam_interior_step_uses_the_documented_formula():
+    mu0, sigma, rho, m, lam, n, lr = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.2, 0.3, 0.25, 1.0, 5, 0.1
+    (xi,) = noise_like(11, (2,))
+    g0 = A @ mu0
+    eps = (1 - m) * rho * g0 / g0.norm() + m * sigma * xi
+    g = A @ (mu0 + eps)
+    w = torch.nn.Parameter(mu0.clone())
+    opt = MixSAM([w], lr=lr, dataset_size=n, prior_precision=lam, init_std=sigma, rho=rho, mix=m,
+                 base_optimizer="sgd", generator=torch.Generator().manual_seed(11))
+    opt.step(quadratic_closure(opt, w))
+    (mean, std), = opt.posterior()
+    assert torch.allclose(mean, mu0 - lr * (g + lam * mu0 / n), atol=1e-12)
+    s1 = math.log(sigma) - lr * (sigma * m * g * xi + (lam * sigma ** 2 - 1) / n)
+    assert torch.allclose(std, s1.exp(), atol=1e-12)
+
+
+def test_variational_sam_step_takes_the_worst_case_in_the_sigma_ball():
+    mu0, sigma, rho, lam, n, lr = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.2, 2.0, 1.0, 5, 0.1
+    g0 = A @ mu0
+    delta = rho * sigma * g0 / (sigma * g0).norm()
+    eps = sigma * delta
+    g = A @ (mu0 + eps)
+    w = torch.nn.Parameter(mu0.clone())
+    opt = VariationalSAM([w], lr=lr, dataset_size=n, prior_precision=lam, init_std=sigma, rho=rho,
+                         base_optimizer="sgd")
+    opt.step(quadratic_closure(opt, w))
+    (mean, std), = opt.posterior()
+    assert torch.allclose(mean, mu0 - lr * (g + lam * mu0 / n), atol=1e-12)
+    assert torch.allclose(std, (math.log(sigma) - lr * (sigma * g * delta + (lam * sigma ** 2 - 1) / n)).exp(),
+                          atol=1e-12)
+    assert float((eps / sigma).norm()) == pytest.approx(rho)
+
+
+@pytest.mark.parametrize("base,kwargs", [("sgd", dict(lr=0.1, momentum=0.9)), ("adam", dict(lr=1e-2))])
+def test_mixsam_endpoints_are_exactly_sam_and_mfvi(base, kwargs, clouds):
+    n, lam = clouds.n_train, 2.0
+
+    def run(make):
+        torch.manual_seed(0)
+        model = MLP(2, [16, 16], 3, seed=0)
+        fit(model, clouds, make(model), 30, batch_size=32, seed=0, progress=False)
+        return flat(model)
+
+    mix0 = run(lambda m: MixSAM(m.parameters(), dataset_size=n, prior_precision=lam, mix=0.0, rho=0.07,
+                                base_optimizer=base, **kwargs))
+    sam = run(lambda m: SAM(m.parameters(), base, rho=0.07, weight_decay=lam / n, **kwargs))
+    assert torch.equal(mix0, sam)
+    mix1 = run(lambda m: MixSAM(m.parameters(), dataset_size=n, prior_precision=lam, mix=1.0, rho=0.07,
+                                init_std=0.05, base_optimizer=base, **kwargs))
+    mfvi = run(lambda m: MFVI(m.parameters(), dataset_size=n, prior_precision=lam, init_std=0.05,
+                              base_optimizer=base, **kwargs))
+    assert torch.equal(mix1, mfvi)
+    half = run(lambda m: MixSAM(m.parameters(), dataset_size=n, prior_precision=lam, mix=0.5, rho=0.07,
+                                init_std=0.05, base_optimizer=base, **kwargs))
+    assert not torch.equal(half, sam) and not torch.equal(half, mfvi)
+
+
+def test_mc_samples_average_the_gradients():
+    mu0, sigma, n, lr = torch.tensor([1.0, -2.0], dtype=torch.float64), 0.3, 10, 0.1
+    xis = noise_like(5, (2,), (2,), (2,))
+    # three samples: the optimizer draws one flat vector per sample
+    gen = torch.Generator().manual_seed(5)
+    xis = [torch.randn(2, generator=gen, dtype=torch.float64) for _ in range(3)]
+    g = sum(A @ (mu0 + sigma * x) for x in xis) / 3
+    w = torch.nn.Parameter(mu0.clone())
+    opt = MFVI([w], lr=lr, dataset_size=n, prior_precision=1.0, init_std=sigma, base_optimizer="sgd",
+               mc_samples=3, generator=torch.Generator().manual_seed(5))
+    opt.step(quadratic_closure(opt, w))
+    assert torch.allclose(w.detach(), mu0 - lr * (g + mu0 / n), atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# MFVI: the closed-form mean-field posterior of Bayesian linear regression
+# ----------------------------------------------------------------------------------------------
+def bayesian_linear_regression(seed=0, n=200, noise=0.5, prior_precision=1.0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2.0, 0.5, 1.5], dtype=torch.float64)
+    x[:, 1] += 0.8 * x[:, 0]  # correlated features: the exact posterior is not diagonal
+    y = x @ torch.randn(4, generator=g, dtype=torch.float64) + noise * torch.randn(n, generator=g, dtype=torch.float64)
+    precision = x.T @ x / noise ** 2 + prior_precision * torch.eye(4, dtype=torch.float64)  # Λ
+    mean = torch.linalg.solve(precision, x.T @ y / noise ** 2)
+    return x, y, mean, 1 / precision.diag().sqrt()
+
+
+def test_mfvi_recovers_the_closed_form_mean_field_posterior():
+    """Optimum of E_q[NLL] + KL(q‖p) with q = N(μ, diag σ²): μ = Λ⁻¹Xᵀy/s², σ_i² = 1/Λ_ii."""
+    noise, lam = 0.5, 1.0
+    x, y, mean, std = bayesian_linear_regression(noise=noise, prior_precision=lam)
+    assert (std < 0.9 / torch.linalg.inv(x.T @ x / noise ** 2 + lam * torch.eye(4)).diag().sqrt()).any()
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    opt = MFVI([w], lr=0.01, dataset_size=len(y), prior_precision=lam, init_std=0.05)
+    steps, constant = 6500, 2500  # constant learning rate, then decayed 300× to average out the sampling noise
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 if t < constant else 0.003 ** ((t - constant) / (steps - constant)))
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * ((y - x @ w) ** 2).mean() / noise ** 2  # per-example negative log-likelihood
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        opt.step(closure)
+        sched.step()
+    (mu, sigma), = opt.posterior()
+    assert ((mu - mean).abs() / mean.abs()).max() <= 0.02
+    assert ((sigma - std).abs() / std).max() <= 0.05
+
+
+def test_kl_helpers_match_autograd():
+    mu = torch.tensor([0.3, -1.0], dtype=torch.float64, requires_grad=True)
+    sd = torch.tensor([0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    kl = gaussian_kl(mu, sd, prior_precision=3.0)
+    kl.backward()
+    g_mu, g_sd = kl_gradients(mu.detach(), sd.detach(), 3.0, 1)
+    assert torch.allclose(mu.grad, g_mu) and torch.allclose(sd.grad, g_sd)
+
+
+# ----------------------------------------------------------------------------------------------
+# the posterior: posterior(), sample(), predict(); calibration
+# ----------------------------------------------------------------------------------------------
+def test_posterior_sample_and_predict():
+    model = MLP(2, [8], 3, seed=0)
+    opt = MFVI(model.parameters(), dataset_size=10, init_std=0.2)
+    post = opt.posterior()
+    assert [m.shape for m, _ in post] == [p.shape for p in model.parameters()]
+    assert all(torch.allclose(s, torch.full_like(s, 0.2)) for _, s in post)
+    before = flat(model)
+    with opt.sample(torch.Generator().manual_seed(0)):
+        assert not torch.equal(flat(model), before)
+    assert torch.equal(flat(model), before)
+    x = torch.randn(5, 2)
+    model.train()
+    probs = opt.predict(model, x, samples=8)
+    assert probs.shape == (5, 3) and torch.allclose(probs.sum(1), torch.ones(5)) and model.training
+    tiny = MFVI(model.parameters(), dataset_size=10, init_std=1e-6)
+    assert torch.allclose(tiny.predict(model, x, samples=2), torch.softmax(model(x), -1).detach(), atol=1e-4)
+    with pytest.raises(ValueError, match="samples"):
+        opt.predict(model, x, samples=0)
+    with pytest.raises(ValueError, match="link"):
+        opt.predict(model, x, link="probit")
+    assert opt.kl() > 0
+
+
+def test_calibration_bins_and_ece():
+    p = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
+    y = torch.tensor([0, 1, 0, 1])
+    c = calibration(p, y, n_bins=5)
+    # bins of width 0.2: [0.6, 0.8) holds confidences 0.6 and 0.7 (both right), [0.8, 1] holds 0.8 (wrong)
+    # and 0.9 (right): ECE = (|2 − 1.3| + |1 − 1.7|) / 4
+    expected = (abs(2 - 1.3) + abs(1 - 1.7)) / 4
+    assert c["ece"] == pytest.approx(expected) and c["accuracy"] == 0.75
+    assert c["bin_count"].sum() == 4 and len(c["bin_edges"]) == 6
+    perfect = calibration(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))
+    assert perfect["ece"] == pytest.approx(0.0) and perfect["nll"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="probs"):
+        calibration(torch.ones(3), y)
+    with pytest.raises(ValueError, match="y must"):
+        calibration(p, y[:2])
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input
+# ----------------------------------------------------------------------------------------------
+def w_():
+    return [torch.nn.Parameter(torch.ones(2))]
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: SAM(w_(), rho=-0.1), "rho=-0.1"),
+    (lambda: SAM(w_(), rho=float("nan")), "rho"),
+    (lambda: SAM(w_(), base_optimizer="lbfgsx"), "base_optimizer='lbfgsx' is unknown"),
+    (lambda: SAM(w_(), base_optimizer=torch.nn.Linear), "base_optimizer"),
+    (lambda: SAM(w_(), adaptive="yes"), "adaptive"),
+    (lambda: SAM(w_(), lr=-1.0), "learning rate"),
+    (lambda: MFVI(w_(), dataset_size=0), "dataset_size=0"),
+    (lambda: MFVI(w_(), dataset_size=10.5), "dataset_size"),
+    (lambda: MFVI(w_(), dataset_size=10, init_std=0.0), "init_std=0.0"),
+    (lambda: MFVI(w_(), dataset_size=10, init_std=-1.0), "init_std"),
+    (lambda: MFVI(w_(), dataset_size=10, prior_precision=0.0), "prior_precision"),
+    (lambda: MFVI(w_(), dataset_size=10, lr=0.0), "lr=0.0"),
+    (lambda: MFVI(w_(), dataset_size=10, mc_samples=0), "mc_samples"),
+    (lambda: MFVI(w_(), dataset_size=10, std_param="exp"), "std_param='exp' is unknown"),
+    (lambda: MFVI(w_(), dataset_size=10, base_optimizer="rmsprop"), "base_optimizer='rmsprop'"),
+    (lambda: MFVI(w_(), dataset_size=10, weight_decay=0.1), "prior_precision"),
+    (lambda: MixSAM(w_(), dataset_size=10, mix=1.5), "mix=1.5"),
+    (lambda: MixSAM(w_(), dataset_size=10, rho=-1.0), "rho"),
+    (lambda: VariationalSAM(w_(), dataset_size=10, rho=-2.0), "rho"),
+    (lambda: VariationalSAM(w_(), dataset_size=10, mc_samples=2), "mc_samples"),
+])
+def test_bad_hyper_parameters_raise_named_value_errors(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_missing_dataset_size_and_late_param_groups():
+    with pytest.raises(TypeError, match="dataset_size"):
+        MFVI(w_())
+    opt = MFVI(w_(), dataset_size=3)
+    with pytest.raises(NotImplementedError, match="constructor"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))]})
+    sam = SAM(w_(), rho=0.1, lr=0.1)
+    sam.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "rho": 0.2})
+    assert sam.param_groups[1]["rho"] == 0.2 and sam.param_groups is sam.base_optimizer.param_groups
