@@ -77,7 +77,7 @@ def student(build: Path | None = None, only: list[str] | None = None) -> dict:
     """Write the student (no solutions) and teacher versions of the chapters into ``build/``."""
     from .book import write_versions
 
-    build = Path(build or ROOT / "build")
+    build = Path(build or ROOT / "build").resolve()
     written = write_versions(_selected(only), build)
     for kind, paths in written.items():
         print(f"{kind}: {len(paths)} chapters in {build / kind}")
@@ -88,7 +88,7 @@ def slides(only: list[str], build: Path | None = None) -> list[Path]:
     """Export chapters as reveal.js slides (executed copies from ``build/notebooks`` when present)."""
     from .book import export_slides
 
-    build = Path(build or ROOT / "build")
+    build = Path(build or ROOT / "build").resolve()
     out = []
     for nb in _selected(only):
         executed = build / "notebooks" / nb.name
@@ -127,7 +127,7 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
 
     if version not in ("teacher", "student"):
         raise ValueError(f"version={version!r} is unknown; allowed values: teacher, student")
-    build = Path(build or ROOT / "build")
+    build = Path(build or ROOT / "build").resolve()
     nb_out, html_out = build / "notebooks", build / "html"
     nb_out.mkdir(parents=True, exist_ok=True)
     html_out.mkdir(parents=True, exist_ok=True)

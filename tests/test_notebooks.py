@@ -68,7 +68,9 @@ def test_student_version_executes_with_another_seed(path, tmp_path, monkeypatch)
     """The student version (solutions removed) runs end to end through `flatlab book`, and every claim
     holds for seed 1 (nbval runs the teacher version with seed 0)."""
     monkeypatch.delenv("FLATLAB_CLAIMS_FILE", raising=False)
-    assert cli.book(budget="small", build=tmp_path, seed=1, version="student", only=[path.stem]) == 0
+    monkeypatch.chdir(tmp_path)  # a relative build directory, as `make book` passes it
+    assert cli.book(budget="small", build=Path("book"), seed=1, version="student", only=[path.stem]) == 0
+    tmp_path = tmp_path / "book"
     assert (tmp_path / "notebooks" / path.name).exists()
     html = (tmp_path / "html" / f"{path.stem}.html").read_text()
     # figures render offline: plotly.js is embedded, never loaded from a CDN
