@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from .base import call, report
+from .base import NOT_IMPLEMENTED, as_number, call, not_implemented, report
 
 __all__ = ["adam_threshold_reference", "check_adam_threshold", "preconditioned_lambda_max_reference",
            "check_preconditioned_lambda_max", "adam_step_reference", "check_adam_step"]
@@ -23,17 +23,15 @@ def check_adam_threshold(fn: Callable) -> bool:
     failures = []
     for lr, b in cases:
         got, err = call(fn, lr, b)
-        if err == "not implemented yet":
-            print("… adam_threshold is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("adam_threshold")
         case = f"η={lr:g}, β₁={b:g}"
         if err:
             failures.append(f"{case}: {err}")
             continue
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            failures.append(f"{case}: return a number, got {type(got).__name__}")
+        got, bad = as_number(got)
+        if bad:
+            failures.append(f"{case}: {bad}")
             continue
         expected = adam_threshold_reference(lr, b)
         if np.isclose(got, expected, rtol=1e-9):
@@ -72,18 +70,15 @@ def check_preconditioned_lambda_max(fn: Callable) -> bool:
     failures = []
     for h, v, eps in cases:
         got, err = call(fn, h.copy(), v.copy(), eps)
-        if err == "not implemented yet":
-            print("… preconditioned_lambda_max is not implemented yet — the chapter continues with flatlab's "
-                  "reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("preconditioned_lambda_max")
         case = f"H={np.round(h, 2).tolist()}, v̂={v.tolist()}, ε={eps:g}"
         if err:
             failures.append(f"{case}: {err}")
             continue
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            failures.append(f"{case}: return a number, got {type(got).__name__}")
+        got, bad = as_number(got)
+        if bad:
+            failures.append(f"{case}: {bad}")
             continue
         expected = preconditioned_lambda_max_reference(h, v, eps)
         if np.isclose(got, expected, rtol=1e-6):
@@ -163,9 +158,8 @@ def check_adam_step(fn: Callable) -> bool:
     failures = []
     for g, lr, b1, b2, eps in cases:
         got, err = call(fn, g.copy(), lr, b1, b2, eps)
-        if err == "not implemented yet":
-            print("… adam_step is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("adam_step")
         case = f"t={len(g)}, {g.shape[1]} parameters, η={lr:g}, β₁={b1:g}, β₂={b2:g}, ε={eps:g}"
         if err:
             failures.append(f"{case}: {err}")

@@ -15,11 +15,28 @@ def report(name: str, failures: list[str], n_cases: int) -> bool:
     return True
 
 
+NOT_IMPLEMENTED = "not implemented yet"
+
+
+def not_implemented(name: str) -> bool:
+    """The friendly note for a stub that still raises NotImplementedError; returns False."""
+    print(f"… {name} is not implemented yet — the chapter continues with flatlab's reference.")
+    return False
+
+
+def as_number(got) -> tuple[float | None, str | None]:
+    """``(float(got), None)``, or ``(None, "return a number, got <type>")`` when it is not one."""
+    try:
+        return float(got), None
+    except (TypeError, ValueError):
+        return None, f"return a number, got {type(got).__name__}"
+
+
 def call(fn: Callable, *args):
     """Run a student's ``fn(*args)``: (result, None), or (None, "not implemented yet" / what it raised)."""
     try:
         return fn(*args), None
     except NotImplementedError:
-        return None, "not implemented yet"
+        return None, NOT_IMPLEMENTED
     except Exception as err:  # the student's code raised: show it, keep the notebook running
         return None, f"raised {type(err).__name__}: {err}"

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .base import call, report
+from .base import NOT_IMPLEMENTED, call, not_implemented, report
 
 
 def max_stable_lr_reference(hessian) -> float:
@@ -29,9 +29,8 @@ def check_max_stable_lr(fn: Callable) -> bool:
     failures = []
     for h in cases:
         got, err = call(fn, h.copy())
-        if err == "not implemented yet":
-            print("… max_stable_lr is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("max_stable_lr")
         expected = max_stable_lr_reference(h)
         eig = np.linalg.eigvalsh(h)
         if err:
@@ -78,9 +77,8 @@ def check_power_iteration(fn: Callable) -> bool:
             return h @ torch.as_tensor(v, dtype=torch.float64)
 
         got, err = call(fn, matvec, len(eig), 300)
-        if err == "not implemented yet":
-            print("… power_iteration is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("power_iteration")
         case = f"spectrum {eig.tolist()}"
         if err:
             failures.append(f"{case}: {err}")
@@ -129,9 +127,8 @@ def check_gd_step(fn: Callable) -> bool:
     for w, m, a, lr in cases:
         w_in, m_in, a_in = w.copy(), m.copy(), a.copy()
         got, err = call(fn, w_in, m_in, a_in, lr)
-        if err == "not implemented yet":
-            print("… gd_step is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("gd_step")
         case = f"w={w.tolist()}, m={m.tolist()}, η={lr}"
         if err:
             hint = " — use the matrix product A @ (w − m)" if "shape" in err or "align" in err else ""
@@ -206,9 +203,8 @@ def check_steps_to_shrink(fn: Callable) -> bool:
     failures = []
     for h, lr, factor in cases:
         got, err = call(fn, h.copy(), lr, factor)
-        if err == "not implemented yet":
-            print("… steps_to_shrink is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("steps_to_shrink")
         case = f"eigenvalues {np.round(np.linalg.eigvalsh(h), 4).tolist()}, η={lr}, factor={factor:g}"
         if err:
             failures.append(f"{case}: {err}")
@@ -284,9 +280,8 @@ def check_hutchinson_trace(fn: Callable) -> bool:
             return h @ v
 
         got, err = call(fn, matvec, len(h_np), n, 0)
-        if err == "not implemented yet":
-            print("… hutchinson_trace is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("hutchinson_trace")
         diagonal = np.allclose(h_np, np.diag(np.diag(h_np)))
         case = f"{'diagonal' if diagonal else 'dense'} H of size {len(h_np)}, n_samples={n}"
         if err:
@@ -389,9 +384,8 @@ def check_filter_normalize(fn: Callable) -> bool:
     for direction, weights in cases:
         d_in, w_in = [t.clone() for t in direction], [t.clone() for t in weights]
         got, err = call(fn, d_in, w_in)
-        if err == "not implemented yet":
-            print("… filter_normalize is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("filter_normalize")
         case = f"shapes {[tuple(t.shape) for t in weights]}"
         if err:
             failures.append(f"{case}: {err}")

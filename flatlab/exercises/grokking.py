@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from .base import call, report
+from .base import NOT_IMPLEMENTED, call, not_implemented, report
 
 
 def _as_tensor(value) -> torch.Tensor | None:
@@ -41,9 +41,8 @@ def check_stablemax(fn: Callable) -> bool:
     failures = []
     for x in cases:
         got, err = call(fn, x.clone())
-        if err == "not implemented yet":
-            print("… stablemax is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("stablemax")
         case = f"x={[round(v, 3) for v in x.reshape(-1)[:6].tolist()]}{' …' if x.numel() > 6 else ''}"
         if err:
             failures.append(f"{case}: {err}")
@@ -105,9 +104,8 @@ def check_orthogonal_gradient(fn: Callable) -> bool:
     failures = []
     for g, w in cases:
         got, err = call(fn, g.clone(), w.clone())
-        if err == "not implemented yet":
-            print("… orthogonal_gradient is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("orthogonal_gradient")
         case = f"grad shape {tuple(g.shape)}" if g.numel() > 3 else f"grad={g.tolist()}, weight={w.tolist()}"
         if err:
             failures.append(f"{case}: {err}")
@@ -155,9 +153,8 @@ def check_ipr(fn: Callable) -> bool:
     failures = []
     for p in cases:
         got, err = call(fn, p.clone())
-        if err == "not implemented yet":
-            print("… ipr is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("ipr")
         case = f"power={[round(v, 3) for v in p.reshape(-1)[:5].tolist()]}{' …' if p.numel() > 5 else ''} (shape {tuple(p.shape)})"
         if err:
             failures.append(f"{case}: {err}")

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from .base import NOT_IMPLEMENTED, as_number, not_implemented
 from .base import call as _call, report as _report
 
 
@@ -58,9 +59,8 @@ def check_normalized_margin(fn: Callable) -> bool:
     failures = []
     for w, x, y in cases:
         got, err = _call(fn, w.copy(), x.copy(), y.copy())
-        if err == "not implemented yet":
-            print("… normalized_margin is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("normalized_margin")
         case = f"w={np.round(w, 2).tolist()}, {len(y)} point{'s' if len(y) > 1 else ''} in {x.shape[1]}-D"
         if err:
             failures.append(f"{case}: {err}")
@@ -111,18 +111,16 @@ def check_effective_rank(fn: Callable) -> bool:
     failures = []
     for s in cases:
         got, err = _call(fn, s.copy())
-        if err == "not implemented yet":
-            print("… effective_rank is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("effective_rank")
         expected = effective_rank_reference(s)
         case = f"σ = {s.tolist()}"
         if err:
             failures.append(f"{case}: {err}")
             continue
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            failures.append(f"{case}: return a number, got {type(got).__name__}")
+        got, bad = as_number(got)
+        if bad:
+            failures.append(f"{case}: {bad}")
             continue
         if not np.isfinite(got):
             failures.append(f"{case}: got {got} — skip zero singular values (0·log 0 counts as 0)")
@@ -152,9 +150,8 @@ def check_natural_gradient_linear(fn: Callable) -> bool:
     failures = []
     for x, g, lam in cases:
         got, err = _call(fn, x.copy(), g.copy(), lam)
-        if err == "not implemented yet":
-            print("… natural_gradient_linear is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("natural_gradient_linear")
         n, d = x.shape
         case = f"X {n}×{d}, λ={lam:g}"
         if err:

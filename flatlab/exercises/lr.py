@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from .base import NOT_IMPLEMENTED, as_number, not_implemented
 from .base import call as _call, report as _report
 
 __all__ = ["gd_iterate_reference", "check_gd_iterate", "heavy_ball_threshold_reference",
@@ -64,9 +65,8 @@ def check_gd_iterate(fn: Callable) -> bool:
     failures = []
     for h, w0, lr, t in cases:
         got, err = _call(fn, h.copy(), w0.copy(), lr, t)
-        if err == "not implemented yet":
-            print("… gd_iterate is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("gd_iterate")
         case = f"H={np.round(h, 2).tolist()}, w₀={np.round(w0, 2).tolist()}, η={lr:g}, t={t}"
         if err:
             failures.append(f"{case}: {err}")
@@ -105,17 +105,15 @@ def check_heavy_ball_threshold(fn: Callable) -> bool:
     failures = []
     for lr, beta in cases:
         got, err = _call(fn, lr, beta)
-        if err == "not implemented yet":
-            print("… heavy_ball_threshold is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("heavy_ball_threshold")
         case = f"η={lr}, β={beta}"
         if err:
             failures.append(f"{case}: {err}")
             continue
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            failures.append(f"{case}: return a number, got {type(got).__name__}")
+        got, bad = as_number(got)
+        if bad:
+            failures.append(f"{case}: {bad}")
             continue
         expected = heavy_ball_threshold_reference(lr, beta)
         if np.isclose(got, expected, rtol=1e-9):
@@ -149,18 +147,16 @@ def check_warmup_lr(fn: Callable) -> bool:
     failures = []
     for step, lr, warmup in cases:
         got, err = _call(fn, step, lr, warmup)
-        if err == "not implemented yet":
-            print("… warmup_lr is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("warmup_lr")
         case = f"step={step}, η={lr}, warmup={warmup}"
         if err:
             hint = " — warmup=0 means no warmup: return η without dividing" if "division" in err.lower() else ""
             failures.append(f"{case}: {err}{hint}")
             continue
-        try:
-            got = float(got)
-        except (TypeError, ValueError):
-            failures.append(f"{case}: return a number, got {type(got).__name__}")
+        got, bad = as_number(got)
+        if bad:
+            failures.append(f"{case}: {bad}")
             continue
         expected = warmup_lr_reference(step, lr, warmup)
         if np.isclose(got, expected, rtol=1e-9):

@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 
+from .base import NOT_IMPLEMENTED, not_implemented
 from .base import call as _call, report as _report
 
 
@@ -62,9 +63,8 @@ def check_sam_perturbation(fn: Callable) -> bool:
     for grads, rho in cases:
         inputs = [g.clone() for g in grads]
         got, err = _call(fn, inputs, rho)
-        if err == "not implemented yet":
-            print("… sam_perturbation is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("sam_perturbation")
         case = f"grads of shapes {[tuple(g.shape) for g in grads]}, ρ={rho}"
         if err:
             failures.append(f"{case}: {err}")
@@ -122,9 +122,8 @@ def check_reparameterized_sample(fn: Callable) -> bool:
     for mean0, log_std0, noise in cases:
         mean, log_std = mean0.clone().requires_grad_(True), log_std0.clone().requires_grad_(True)
         got, err = _call(fn, mean, log_std, noise.clone())
-        if err == "not implemented yet":
-            print("… reparameterized_sample is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("reparameterized_sample")
         case = f"μ of shape {tuple(mean0.shape)}"
         if err:
             failures.append(f"{case}: {err}")
@@ -201,9 +200,8 @@ def check_gaussian_kl(fn: Callable) -> bool:
     failures = []
     for mean, std, lam in cases:
         got, err = _call(fn, mean.clone(), std.clone(), lam)
-        if err == "not implemented yet":
-            print("… gaussian_kl is not implemented yet — the chapter continues with flatlab's reference.")
-            return False
+        if err == NOT_IMPLEMENTED:
+            return not_implemented("gaussian_kl")
         case = f"μ of shape {tuple(mean.shape)}, λ₀={lam:g}"
         if err:
             failures.append(f"{case}: {err}")
