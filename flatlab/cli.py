@@ -9,7 +9,6 @@ removed) and ``build/teacher/``; ``flatlab slides N`` exports chapter N as revea
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

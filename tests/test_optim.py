@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from flatlab.data import gaussian_clouds
 from flatlab.models import MLP
 from flatlab.optim import (MFVI, SAM, MixSAM, VariationalSAM, calibration, frozen_bn_stats, gaussian_kl,
                            kl_gradients, sam_perturbation)

@@ -23,7 +23,6 @@ def _history(t_train, t_test, steps=400, **extra):
 
 @pytest.fixture(scope="module")
 def sweep():
-    wds, fracs = [0.1, 1.0], [0.3, 0.6]
     histories = {(0.1, 0.3): _history(20, None), (0.1, 0.6): _history(20, None),
                  (1.0, 0.3): _history(20, 300), (1.0, 0.6): _history(30, 60)}
     rows = []

@@ -8,7 +8,6 @@ Figure builders are plain functions returning plotly figures (usable without a k
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import ipywidgets as W

@@ -31,7 +31,6 @@ def landscape_explorer(landscape: Landscape | None = None, lr: float = 0.09, sta
     """Sliders for the learning rate and the start point of GD on a 2-D landscape."""
     landscape = landscape or sharp_and_flat()
     grid = landscape.grid((-2.5, 3.5), (-2.5, 2.5), 121)  # computed once, reused by every update
-    sharp = max(b.lambda_max for b in landscape.basins)
     style = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="320px"))
     controls = {
         # log scale: small η (stays in the sharp pit), 2/λ_sharp < η < 2/λ_flat (escapes), η > 2/λ_flat (diverges)
