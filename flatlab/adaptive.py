@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from .curvature import HessianOperator, NonFiniteLossError
 from .data import Dataset
-from .train import History, evaluate, make_loss
+from .train import History, evaluate, fit, make_loss
 
 __all__ = [
     "AdamCM",
@@ -440,14 +440,14 @@ def fit_scheduled(model: nn.Module, dataset: Dataset, optimizer: torch.optim.Opt
                   batch_size: int | None = None, eval_every: int | None = None, probes: Iterable = (),
                   target_loss: float | None = None, seed: int = 0, divergence_factor: float = 1e4,
                   callback: Callable[[nn.Module, int], None] | None = None) -> History:
-    """Train like ``flatlab.fit``, with a learning-rate ``schedule`` and gradient-norm ``clip``.
+    """``flatlab.fit`` with an optimizer instance, a learning-rate ``schedule`` and gradient-norm ``clip``.
 
     Before step t (1-based) every group's learning rate is set to base_lr · schedule(t−1) (the
     ``LambdaLR`` convention, e.g. :func:`linear_warmup`); after the backward pass the gradient is
-    clipped to norm ≤ ``clip`` by ``torch.nn.utils.clip_grad_norm_``. The history has
-    ``flatlab.train.fit``'s columns plus ``grad_norm`` (before clipping, at the evaluated steps);
-    a NaN/inf loss, or one above ``divergence_factor`` × the initial loss (and > 1e3), stops the run
-    with ``history.diverged``. ``callback(model, step)`` runs after every step (e.g. to average weights).
+    clipped to norm ≤ ``clip`` by ``torch.nn.utils.clip_grad_norm_``. With a schedule or clipping the
+    history has ``grad_norm`` (before clipping, at the evaluated steps); a NaN/inf loss, or one above
+    ``divergence_factor`` × the initial loss (and > 1e3), stops the run with ``history.diverged``.
+    ``callback(model, step)`` runs after every step (e.g. to average weights).
 
     >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
     >>> m = MLP(2, [16], 3, seed=0); opt = torch.optim.Adam(m.parameters(), lr=0.05)
@@ -455,104 +455,11 @@ def fit_scheduled(model: nn.Module, dataset: Dataset, optimizer: torch.optim.Opt
     >>> bool(h.final.train_acc > 0.8), h.diverged
     (True, False)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a flatlab.data.Dataset, got {type(dataset).__name__}")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer instance, got {type(optimizer).__name__}")
-    steps = _int("steps", steps, minimum=1)
-    if schedule is not None and not callable(schedule):
-        raise TypeError("schedule must be callable as schedule(completed_steps) -> learning-rate multiplier")
-    clip = None if clip is None else _positive("clip", clip)
-    if batch_size is not None:
-        batch_size = _int("batch_size", batch_size, minimum=1)
-        if batch_size > dataset.n_train:
-            raise ValueError(f"batch_size={batch_size} must be <= the training-set size {dataset.n_train}")
-    eval_every = max(1, steps // 50) if eval_every is None else _int("eval_every", eval_every, minimum=1)
-    if target_loss is not None:
-        _non_negative("target_loss", target_loss)
-    divergence_factor = _positive("divergence_factor", divergence_factor)
-    probes = list(probes)
-    for p in probes:
-        if not callable(p) or not isinstance(getattr(p, "every", None), int) or p.every < 1:
-            raise TypeError("each probe must be callable as probe(model, dataset, step) and have an integer .every >= 1")
-    loss_fn = make_loss(dataset, loss)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    n = dataset.n_train
-    order, pos = torch.randperm(n, generator=gen), 0
-    x_all, y_all = dataset.train
-    rows: list[dict] = []
-    grad_norm = math.nan
-
-    def record(step: int) -> dict:
-        row = {"step": step, **evaluate(model, dataset, loss_fn), "lr": optimizer.param_groups[0]["lr"],
-               "grad_norm": grad_norm}
-        for p in probes:
-            if step % p.every == 0 or step == steps:
-                row.update(p(model, dataset, step))
-        rows.append(row)
-        return row
-
-    record(0)
-    initial = rows[0]["train_loss"]
-    limit = max(1e3, divergence_factor * max(initial, 1e-12))
-    diverged, diverged_step, stopped = False, None, False
-    model.train()
-    try:
-        for step in range(1, steps + 1):
-            if batch_size is None:
-                xb, yb = x_all, y_all
-            else:
-                if pos + batch_size > n:
-                    order, pos = torch.randperm(n, generator=gen), 0
-                idx = order[pos:pos + batch_size]
-                pos += batch_size
-                xb, yb = x_all[idx], y_all[idx]
-            if schedule is not None:
-                factor = float(schedule(step - 1))
-                for g, base in zip(optimizer.param_groups, base_lrs):
-                    g["lr"] = base * factor
-            box: dict[str, float] = {}
-
-            def closure():
-                optimizer.zero_grad(set_to_none=True)
-                value = loss_fn(model(xb), yb)
-                value.backward()
-                norm = torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else math.inf)
-                box.setdefault("norm", float(norm))
-                return value
-
-            value = optimizer.step(closure)
-            value = float(value.detach()) if torch.is_tensor(value) else math.nan
-            grad_norm = box.get("norm", math.nan)
-            if callback is not None:
-                callback(model, step)
-            if not math.isfinite(value) or value > limit or not all(bool(torch.isfinite(p).all()) for p in params):
-                diverged, diverged_step = True, step
-                rows.append({"step": step, "train_loss": value if math.isfinite(value) else math.inf,
-                             "train_acc": math.nan, "test_loss": math.nan, "test_acc": math.nan,
-                             "lr": optimizer.param_groups[0]["lr"], "grad_norm": grad_norm})
-                break
-            if step % eval_every == 0 or step == steps or (target_loss is not None and value <= target_loss):
-                row = record(step)
-                if target_loss is not None and row["train_loss"] <= target_loss:
-                    stopped = True
-                    break
-    finally:
-        if schedule is not None:  # leave the optimizer with its base learning rates
-            for g, base in zip(optimizer.param_groups, base_lrs):
-                g["lr"] = base
-    history = History(rows)
-    history.diverged, history.diverged_step, history.stopped_early = diverged, diverged_step, stopped
-    history.info = {"optimizer": type(optimizer).__name__, "lr": base_lrs[0], "batch_size": batch_size,
-                    "steps": steps, "seed": seed, "dataset": dataset.name, "clip": clip,
-                    "warmup_steps": getattr(schedule, "warmup_steps", None)}
-    return history
+    return fit(model, dataset, optimizer, steps, batch_size=batch_size, loss=loss, eval_every=eval_every,
+               probes=probes, target_loss=target_loss, seed=seed, progress=False,
+               divergence_factor=divergence_factor, schedule=schedule, clip=clip, callback=callback)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -151,7 +151,8 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
         lr: float | None = None, momentum: float = 0.0, weight_decay: float = 0.0, batch_size: int | None = None,
         loss: str = "auto", eval_every: int | None = None, probes: Iterable[Probe] = (),
         target_loss: float | None = None, seed: int = 0, progress: bool | None = None,
-        divergence_factor: float = 1e4) -> History:
+        divergence_factor: float = 1e4, schedule: Callable[[int], float] | None = None,
+        clip: float | None = None, callback: Callable[[nn.Module, int], None] | None = None) -> History:
     """Train ``model`` on ``dataset`` for ``steps`` optimizer steps and return its :class:`History`.
 
     Each step: a minibatch B (sampled without replacement, reshuffled every epoch; full batch when
@@ -163,6 +164,12 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     at equal loss) and when the loss diverges: NaN/inf, or larger than ``divergence_factor`` × the
     initial loss (and > 1e3) — then ``history.diverged`` is True and ``history.diverged_step`` says
     when. ``seed`` fixes the minibatch order and torch's global RNG (stochastic optimizers).
+
+    Options for adaptive-optimizer studies: before step t every group's learning rate is set to its
+    base value × ``schedule(t − 1)`` (the ``LambdaLR`` convention; restored afterwards); ``clip``
+    clips the gradient norm (``clip_grad_norm_``) after each backward pass; ``callback(model, step)``
+    runs after every step (e.g. to average weights). With a schedule or clipping the history also has
+    ``grad_norm`` (before clipping, at the evaluated steps).
 
     >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
     >>> h = fit(MLP(2, [16], 3, seed=0), gaussian_clouds(), "sgd", steps=50, lr=0.1, progress=False)
@@ -182,6 +189,12 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     if target_loss is not None and not (target_loss >= 0):
         raise ValueError(f"target_loss={target_loss!r} must be ≥ 0 or None")
     _positive("divergence_factor", divergence_factor)
+    if schedule is not None and not callable(schedule):
+        raise TypeError("schedule must be callable as schedule(completed_steps) -> learning-rate multiplier")
+    clip = _positive("clip", clip, allow_none=True)
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable as callback(model, step)")
+    track_norm = schedule is not None or clip is not None
     probes = list(probes)
     for p in probes:
         if not callable(p) or not isinstance(getattr(p, "every", None), int) or p.every < 1:
@@ -216,10 +229,14 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
 
     rows: list[dict] = []
     diverged, diverged_step, stopped = False, None, False
-    initial_loss = None
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    params = [p for g in opt.param_groups for p in g["params"]]
+    grad_norm = math.nan
 
     def record(step: int) -> dict:
         row = {"step": step, **evaluate(model, dataset, loss_fn), "lr": opt.param_groups[0]["lr"]}
+        if track_norm:
+            row["grad_norm"] = grad_norm
         for p in probes:
             if step % p.every == 0 or step == steps:
                 row.update(p(model, dataset, step))
@@ -228,43 +245,60 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
 
     record(0)
     initial_loss = rows[0]["train_loss"]
+    limit = max(1e3, divergence_factor * max(initial_loss, 1e-12))
     show = progress if progress is not None else steps >= 1000
     bar = None
     if show:
         from tqdm.auto import tqdm
         bar = tqdm(total=steps, desc=f"{type(opt).__name__}", leave=False)
     model.train()
-    for step in range(1, steps + 1):
-        xb, yb = batch()
+    try:
+        for step in range(1, steps + 1):
+            xb, yb = batch()
+            if schedule is not None:
+                factor = float(schedule(step - 1))
+                for g, base in zip(opt.param_groups, base_lrs):
+                    g["lr"] = base * factor
+            norms: list[float] = []
 
-        def closure():
-            opt.zero_grad(set_to_none=True)
-            value = loss_fn(model(xb), yb)
-            value.backward()
-            return value
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                value = loss_fn(model(xb), yb)
+                value.backward()
+                if track_norm:  # the norm before clipping, of the first pass of a two-pass optimizer
+                    norms.append(float(torch.nn.utils.clip_grad_norm_(params, math.inf if clip is None else clip)))
+                return value
 
-        value = opt.step(closure)
-        value = float(value.detach()) if torch.is_tensor(value) else float("nan") if value is None else float(value)
-        if bar is not None:
-            bar.update(1)
-        limit = max(1e3, divergence_factor * max(initial_loss, 1e-12))
-        if not math.isfinite(value) or value > limit or not all(torch.isfinite(p).all() for p in model.parameters()):
-            diverged, diverged_step = True, step
-            rows.append({"step": step, "train_loss": value if math.isfinite(value) else float("inf"),
-                         "train_acc": float("nan"), "test_loss": float("nan"), "test_acc": float("nan"),
-                         "lr": opt.param_groups[0]["lr"]})
-            break
-        if step % eval_every == 0 or step == steps or (target_loss is not None and value <= target_loss):
-            row = record(step)
-            if target_loss is not None and row["train_loss"] <= target_loss:
-                stopped = True
+            value = opt.step(closure)
+            value = float(value.detach()) if torch.is_tensor(value) else float("nan") if value is None else float(value)
+            grad_norm = norms[0] if norms else math.nan
+            if callback is not None:
+                callback(model, step)
+            if bar is not None:
+                bar.update(1)
+            if not math.isfinite(value) or value > limit or not all(torch.isfinite(p).all() for p in model.parameters()):
+                diverged, diverged_step = True, step
+                rows.append({"step": step, "train_loss": value if math.isfinite(value) else float("inf"),
+                             "train_acc": float("nan"), "test_loss": float("nan"), "test_acc": float("nan"),
+                             "lr": opt.param_groups[0]["lr"], **({"grad_norm": grad_norm} if track_norm else {})})
                 break
-    if bar is not None:
-        bar.close()
+            if step % eval_every == 0 or step == steps or (target_loss is not None and value <= target_loss):
+                row = record(step)
+                if target_loss is not None and row["train_loss"] <= target_loss:
+                    stopped = True
+                    break
+    finally:
+        if schedule is not None:  # leave the optimizer with its base learning rates
+            for g, base in zip(opt.param_groups, base_lrs):
+                g["lr"] = base
+        if bar is not None:
+            bar.close()
     history = History(rows)
     history.diverged, history.diverged_step, history.stopped_early = diverged, diverged_step, stopped
     history.info = {"optimizer": type(opt).__name__, "lr": opt.param_groups[0]["lr"], "batch_size": batch_size,
                     "steps": steps, "seed": seed, "dataset": dataset.name}
+    if track_norm:
+        history.info.update(clip=clip, warmup_steps=getattr(schedule, "warmup_steps", None))
     return history
 
 

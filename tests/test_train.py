@@ -125,3 +125,20 @@ def test_evaluate_keeps_mode(clouds):
     model.train()
     row = evaluate(model, clouds)
     assert model.training and set(row) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+
+
+def test_fit_schedule_clip_and_callback(clouds):
+    model = MLP(2, [8], 3, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.4)
+    seen = []
+    h = fit(model, clouds, opt, 6, schedule=lambda t: min(1.0, (t + 1) / 3), clip=1e6, eval_every=1,
+            callback=lambda m, step: seen.append(step), progress=False)
+    assert h.lr.tolist()[1:] == pytest.approx([0.4 / 3, 0.8 / 3, 0.4, 0.4, 0.4, 0.4])
+    assert opt.param_groups[0]["lr"] == 0.4 and seen == [1, 2, 3, 4, 5, 6]
+    assert (h.grad_norm.iloc[1:] > 0).all() and "grad_norm" not in fit(model, clouds, "sgd", 2, lr=0.1).columns
+    with pytest.raises(ValueError, match="clip"):
+        fit(model, clouds, "sgd", 2, lr=0.1, clip=-1.0)
+    with pytest.raises(TypeError, match="schedule"):
+        fit(model, clouds, "sgd", 2, lr=0.1, schedule=0.5)
+    with pytest.raises(TypeError, match="callback"):
+        fit(model, clouds, "sgd", 2, lr=0.1, callback="average")
