@@ -79,6 +79,7 @@ def test_student_version_executes_with_another_seed(path, tmp_path, monkeypatch)
     source = nbformat.read(path, as_version=4)
     if any(c.source.strip().endswith(".widget") for c in source.cells if c.cell_type == "code"):
         assert '"sliders"' in html, "a widget must leave a kernel-free slider figure in the book"
+        assert "widget-state+json" not in html, "widget views are replaced, so their saved state is dead weight"
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims and all(c["chapter"] == path.stem and c["passed"] and c["seed"] == "1" for c in claims)
     index = (tmp_path / "html" / "index.html").read_text()
