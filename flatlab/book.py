@@ -102,6 +102,25 @@ def index_html(chapters: list[dict], claims: list[dict], budget: str = "full") -
     return "\n".join(parts)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def kernel_free(nb):
+    """Prepare an executed chapter for readers without a kernel (HTML book, slides): where a widget
+    output also carries its slider figure (``text/html``), show that instead of the widget view, and
+    drop the saved widget state (megabytes) once no widget view is left."""
+    views = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and "text/html" in data:
+                del data[WIDGET_VIEW]
+            views += WIDGET_VIEW in data
+    if not views:
+        nb.metadata.pop("widgets", None)
+    return nb
+
+
 def slide_type(cell) -> str:
     """Default reveal.js slide type of a cell: a new slide at every ``#``/``##`` heading, a sub-slide at
     ``###``, fragments for code and plain markdown, exercises and solutions skipped."""
@@ -128,7 +147,7 @@ def export_slides(path: Path, out_dir: Path) -> Path:
     """Export an (executed) chapter as reveal.js slides: ``out_dir/<chapter>.slides.html``."""
     from nbconvert import SlidesExporter
 
-    nb = ensure_slide_tags(nbformat.read(path, as_version=4))
+    nb = kernel_free(ensure_slide_tags(nbformat.read(path, as_version=4)))
     body, _ = SlidesExporter().from_notebook_node(nb)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{path.stem}.slides.html"

@@ -45,16 +45,10 @@ def _export_html(executed: Path, html_dir: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
+    from .book import kernel_free
+
     nb = nbformat.read(executed, as_version=4)
-    views = 0
-    for cell in nb.cells:  # no kernel in the book: show a widget's slider figure instead of its view
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if "application/vnd.jupyter.widget-view+json" in data and "text/html" in data:
-                del data["application/vnd.jupyter.widget-view+json"]
-            views += "application/vnd.jupyter.widget-view+json" in data
-    if not views:  # the saved widget state (megabytes) is only needed to render widget views
-        nb.metadata.pop("widgets", None)
+    kernel_free(nb)
     body, _ = HTMLExporter().from_notebook_node(nb)
     out = html_dir / (executed.stem + ".html")
     out.write_text(body, encoding="utf-8")

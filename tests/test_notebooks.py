@@ -112,3 +112,18 @@ def test_chapter_info_and_slides(tmp_path):
     assert info["title"].startswith("00") and info["time"] and len(info["goals"]) >= 2
     slides = export_slides(CHAPTERS[0], tmp_path).read_text()
     assert slides.count("<section") >= 5 and "reveal" in slides.lower()
+
+
+def test_kernel_free_replaces_widget_views_and_drops_their_state():
+    from flatlab.book import WIDGET_VIEW, kernel_free
+
+    view = {WIDGET_VIEW: {"model_id": "m1"}, "text/plain": "VBox()"}
+    nb = nbformat.v4.new_notebook(metadata={"widgets": {"state": {"m1": {}}}})
+    nb.cells = [nbformat.v4.new_code_cell("w.widget", outputs=[
+        nbformat.v4.new_output("display_data", data={**view, "text/html": "<div>slider figure</div>"})])]
+    kernel_free(nb)
+    assert WIDGET_VIEW not in nb.cells[0].outputs[0].data and "widgets" not in nb.metadata
+    nb.metadata["widgets"] = {"state": {}}  # a widget without a figure keeps its view and the state
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data=dict(view))]
+    kernel_free(nb)
+    assert WIDGET_VIEW in nb.cells[0].outputs[0].data and "widgets" in nb.metadata
