@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 lab: $(STAMP)  ## open the workbook in JupyterLab
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) 00_welcome.ipynb
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_welcome.ipynb $(LAB_ARGS)
 
 test: $(STAMP) chromium  ## unit tests + every chapter executed at the small budget, claims checked
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/claims-test.jsonl

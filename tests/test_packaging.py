@@ -56,3 +56,44 @@ def test_readme_shows_the_two_commands():
     assert "make lab" in readme and "make test" in readme and "make book" in readme
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert nb.name in readme, f"README's chapter table lacks {nb.name}"
+
+
+def test_make_lab_serves_the_workbook(tmp_path):
+    """`make lab` as a student runs it (the venv exists): JupyterLab starts on notebooks/ with chapter 00."""
+    import os
+    import secrets
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if not (ROOT / ".venv" / ".installed").exists():
+        pytest.skip("needs the bootstrapped .venv (make test creates it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    args = (f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} "
+            f"--IdentityProvider.token={token} --LabApp.news_url= "
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
+    proc = subprocess.Popen(["make", "-s", "lab", args], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, status = time.time() + 90, None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{port}/api/contents/00_welcome.ipynb?content=0&token={token}"
+                status = urllib.request.urlopen(url, timeout=2).status
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200, f"make lab did not serve notebooks/00_welcome.ipynb: {proc.stdout.read() if proc.poll() is not None else 'timeout'}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
