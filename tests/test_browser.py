@@ -1,8 +1,8 @@
 """Widgets work where students use them: JupyterLab in a real browser (headless Chromium via Playwright).
 
 Starts JupyterLab on 127.0.0.1 with a random token, opens a notebook that displays chapter 00's
-explorer, runs it, drags the learning-rate slider and checks that the plotly figure in the page
-changed. Then builds chapter 00 of the HTML book and checks, in the same browser without any kernel
+explorer and a plain plotly figure as the chapters show it, runs both, checks both drew, drags the
+learning-rate slider and checks that the widget's figure in the page changed. Then builds chapter 00 of the HTML book and checks, in the same browser without any kernel
 or network, that its figures drew and that a widget's slider figure switches panels. Needs Debian's
 chromium (``make test``/``make browser`` install it as root); skipped with that hint otherwise.
 """
@@ -39,7 +39,9 @@ def lab(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("import flatlab\nfrom flatlab import widgets\n"
-                                          "explorer = widgets.landscape_explorer()\nexplorer.widget")]
+                                          "explorer = widgets.landscape_explorer()\nexplorer.widget"),
+                nbformat.v4.new_code_cell("flatlab.setup_notebook(0, chapter='browser-test')\n"
+                                          "flatlab.plots.landscape_figure(flatlab.landscapes.sharp_and_flat())")]
     nbformat.write(nb, tmp_path / "explorer.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"), JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"))
@@ -87,7 +89,12 @@ def test_slider_drag_updates_the_plot_in_jupyterlab(lab):
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
             page.locator(".jp-Cell .jp-InputArea-editor").first.click()
             page.keyboard.press("Shift+Enter")
+            page.keyboard.press("Shift+Enter")  # the second cell: a plain plotly figure, as chapters show them
             page.wait_for_selector(".widget-slider .noUi-handle", timeout=90_000)
+            page.wait_for_function("() => { const ps = document.querySelectorAll('.jp-Notebook .js-plotly-plot');"
+                                   " return ps.length >= 2 && Array.from(ps).every(p => p.querySelector("
+                                   "'.main-svg .scatterlayer .trace, .main-svg .contourlayer .trace')); }",
+                                   timeout=90_000)
             page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
                                    " return p && p.data && p.data.length > 2; }", timeout=90_000)
             before = _trajectory_x(page)
