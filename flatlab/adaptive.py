@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from .curvature import HessianOperator, NonFiniteLossError
 from .data import Dataset
-from .train import History, evaluate, fit, make_loss
+from .train import History, evaluate, fit, make_loss, optimizer_trajectory
 
 __all__ = [
     "AdamCM",
@@ -477,29 +477,15 @@ def landscape_run(landscape, start, optimizer: str = "adam", lr: float = 0.05, s
     >>> landscape_run(sharp_and_flat(), (-1.2, 0.8), "adam", lr=0.02, steps=200).basin
     'sharp'
     """
-    from .train import Trajectory
-
     steps = _int("steps", steps, minimum=1)
     w0 = torch.as_tensor(np.asarray(start, dtype=float), dtype=torch.float64)
     if w0.shape != (2,):
         raise ValueError(f"start must be a point (x, y), got shape {tuple(w0.shape)}")
     w = nn.Parameter(w0.clone())
     opt = make_adaptive_optimizer([w], optimizer, lr, **kwargs)
-    points, diverged_step = [w0.clone()], None
-    for t in range(1, steps + 1):
-        w.grad = landscape.grad(w.detach())  # the analytic gradient: no autograd graph per step
-        opt.step()
-        if not bool(torch.isfinite(w).all()) or float(w.detach().abs().max()) > bound:
-            diverged_step = t
-            break
-        points.append(w.detach().clone())
-    pts = torch.stack(points)
-    with torch.no_grad():
-        losses = landscape(pts).numpy()
-    return Trajectory(pts.numpy(), losses, float(lr), float(kwargs.get("betas", (0.9, 0.999))[0])
-                      if optimizer in ("adam", "adamcm", "radam") else float(kwargs.get("momentum", 0.0)),
-                      diverged_step is not None, diverged_step,
-                      None if diverged_step else landscape.which_basin(pts[-1]))
+    momentum = (kwargs.get("betas", (0.9, 0.999))[0] if optimizer in ("adam", "adamcm", "radam")
+                else kwargs.get("momentum", 0.0))
+    return optimizer_trajectory(landscape, w, opt, steps, lr, momentum=momentum, bound=bound)
 
 
 # ----------------------------------------------------------------------------------------------

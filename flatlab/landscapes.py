@@ -86,11 +86,16 @@ class Landscape:
 
     def grad(self, w: torch.Tensor) -> torch.Tensor:
         """∇L(w): the softmax-weighted average of the basins' gradients A_i (w − m_i)."""
+        return self.value_and_grad(w)[1]
+
+    def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """L(w) and ∇L(w) in one pass over the basins (no autograd), for optimizer loops."""
         w = torch.as_tensor(w, dtype=torch.float64)
-        weights = torch.softmax(-self.quadratics(w) / self.temperature, dim=-1)  # (..., n)
+        q = self.quadratics(w) / self.temperature
+        weights = torch.softmax(-q, dim=-1)  # (..., n)
         d = w.unsqueeze(-2) - self._m
         g = torch.einsum("nij,...nj->...ni", self._a, d)
-        return (weights.unsqueeze(-1) * g).sum(-2)
+        return -self.temperature * torch.logsumexp(-q, dim=-1), (weights.unsqueeze(-1) * g).sum(-2)
 
     def hessian(self, w) -> torch.Tensor:
         """Exact Hessian at ``w`` (2×2) by automatic differentiation."""

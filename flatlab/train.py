@@ -319,6 +319,37 @@ class Trajectory:
         return self.points[-1]
 
 
+def optimizer_trajectory(landscape: Landscape, w: nn.Parameter, optimizer: torch.optim.Optimizer, steps: int,
+                         lr: float, momentum: float = 0.0, bound: float = 1e3) -> Trajectory:
+    """Step a torch ``optimizer`` of the 2-D parameter ``w`` on ``landscape`` for ``steps`` steps.
+
+    Every step calls ``optimizer.step(closure)``, where the closure puts the analytic gradient
+    ∇L(w) into ``w.grad`` (no autograd graph) and returns L(w), so two-pass optimizers (SAM) work
+    too. Leaving |w| ≤ ``bound`` or a non-finite iterate counts as divergence.
+
+    >>> from flatlab.landscapes import sharp_and_flat
+    >>> w = nn.Parameter(torch.tensor([-0.95, 0.5], dtype=torch.float64))
+    >>> optimizer_trajectory(sharp_and_flat(), w, torch.optim.SGD([w], lr=0.11), 300, lr=0.11).basin
+    'flat'
+    """
+    def closure():
+        loss, w.grad = landscape.value_and_grad(w.detach())
+        return loss
+
+    points, diverged_step = [w.detach().clone()], None
+    for t in range(1, steps + 1):
+        optimizer.step(closure)
+        if not bool(torch.isfinite(w).all()) or float(w.detach().abs().max()) > bound:
+            diverged_step = t
+            break
+        points.append(w.detach().clone())
+    pts = torch.stack(points)
+    with torch.no_grad():
+        losses = landscape(pts).numpy()
+    return Trajectory(pts.numpy(), losses, float(lr), float(momentum), diverged_step is not None, diverged_step,
+                      None if diverged_step else landscape.which_basin(pts[-1]))
+
+
 def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentum: float = 0.0,
                noise: float = 0.0, seed: int = 0, bound: float = 1e3) -> Trajectory:
     """Heavy-ball GD w ← w − η ∇L(w) + β (w − w_prev) (+ Gaussian gradient noise of std ``noise``).

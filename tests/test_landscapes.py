@@ -65,3 +65,16 @@ def test_momentum_threshold_heavy_ball():
     threshold = (2 + 2 * beta) / 4.0  # heavy ball on a quadratic: stable iff η < (2+2β)/λ
     assert not trajectory(valley, (0.1, 0.1), lr=0.97 * threshold, steps=2000, momentum=beta).diverged
     assert trajectory(valley, (0.1, 0.1), lr=1.03 * threshold, steps=2000, momentum=beta, bound=10).diverged
+
+
+def test_value_and_grad_matches_the_loss_and_autograd():
+    import torch
+
+    from flatlab.landscapes import sharp_and_flat
+
+    land = sharp_and_flat()
+    w = torch.tensor([[-0.9, 0.4], [1.2, -0.3]], dtype=torch.float64, requires_grad=True)
+    value, grad = land.value_and_grad(w.detach())
+    land(w).sum().backward()
+    assert torch.allclose(value, land(w.detach())) and torch.allclose(grad, w.grad)
+    assert torch.equal(land.grad(w.detach()), grad)

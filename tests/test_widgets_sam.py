@@ -11,12 +11,6 @@ from flatlab.widgets import sam as samw
 LAND = sharp_and_flat()
 
 
-def test_loss_and_grad_match_the_landscape():
-    w = torch.tensor([[-0.7, 0.2], [1.0, 0.0]], dtype=torch.float64)
-    loss, g = samw._loss_and_grad(LAND, w)
-    assert torch.allclose(loss, LAND(w)) and torch.allclose(g, LAND.grad(w))
-
-
 def test_make_2d_optimizer_uses_flatlab_classes():
     w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
     kinds = {m: type(samw.make_2d_optimizer(m, w, 0.1)) for m in samw.METHODS}

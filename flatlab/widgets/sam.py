@@ -19,22 +19,12 @@ import torch
 from ..landscapes import Landscape, sharp_and_flat
 from ..optim import MFVI, SAM, MixSAM, VariationalSAM
 from ..plots import PALETTE, color, landscape_figure
-from ..train import Trajectory
+from ..train import Trajectory, optimizer_trajectory
 from .base import Interactive
 
 METHODS = ("sgd", "sam", "asam", "mfvi", "mixsam", "vsam")
 #: start points inside the sharp pit of ``sharp_and_flat()`` (its centre is (−1, 0.5))
 PIT_STARTS = ((-0.9, 0.4), (-1.2, 0.6), (-0.8, 0.3), (-1.1, 0.7), (-1.0, 0.5), (-0.7, 0.6))
-
-
-def _loss_and_grad(landscape: Landscape, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """L(w) and ∇L(w) of a soft-min-of-quadratics landscape in one pass (no autograd)."""
-    q = landscape.quadratics(w)
-    loss = -landscape.temperature * torch.logsumexp(-q / landscape.temperature, dim=-1)
-    weights = torch.softmax(-q / landscape.temperature, dim=-1)
-    d = w.unsqueeze(-2) - landscape._m
-    g = torch.einsum("nij,...nj->...ni", landscape._a, d)
-    return loss, (weights.unsqueeze(-1) * g).sum(-2)
 
 
 def make_2d_optimizer(method: str, w: torch.Tensor, lr: float, rho: float = 0.5, std: float = 0.3, mix: float = 0.5,
@@ -80,25 +70,7 @@ def landscape_run(landscape: Landscape, start: Sequence[float], method: str = "s
         raise ValueError(f"start must be a point (x, y), got shape {tuple(w.shape)}")
     gen = torch.Generator().manual_seed(int(seed))
     opt = make_2d_optimizer(method, w, lr, rho, std, mix, learn_std, dataset_size, prior_precision, gen)
-
-    def closure():
-        loss, g = _loss_and_grad(landscape, w.detach())
-        w.grad = g
-        return loss
-
-    points = [w.detach().clone()]
-    diverged_step = None
-    for t in range(1, steps + 1):
-        opt.step(closure)
-        if not torch.isfinite(w).all() or w.detach().abs().max() > bound:
-            diverged_step = t
-            break
-        points.append(w.detach().clone())
-    pts = torch.stack(points)
-    with torch.no_grad():
-        losses = landscape(pts).numpy()
-    return Trajectory(pts.numpy(), losses, float(lr), 0.0, diverged_step is not None, diverged_step,
-                      None if diverged_step else landscape.which_basin(pts[-1]))
+    return optimizer_trajectory(landscape, w, opt, steps, lr, bound=bound)
 
 
 def basin_table(landscape: Landscape | None = None, starts: Sequence[Sequence[float]] = PIT_STARTS,
@@ -157,7 +129,7 @@ def perturbation_figure(landscape: Landscape | None = None, w=(-0.75, 0.35), rho
     MFVI at random points w + σξ. Arrows show −∇L (scaled) at each evaluation point."""
     landscape = landscape or sharp_and_flat()
     w = torch.as_tensor(np.asarray(w, dtype=float), dtype=torch.float64)
-    _, g = _loss_and_grad(landscape, w)
+    g = landscape.grad(w)
     e_sam = rho * g / g.norm()
     xi = torch.randn(n_samples, 2, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
     samples = w + std * xi
@@ -177,7 +149,7 @@ def perturbation_figure(landscape: Landscape | None = None, w=(-0.75, 0.35), rho
     fig.add_scatter(x=[w[0].item()], y=[w[1].item()], mode="markers", marker=dict(color="black", size=10),
                     name="current mean w")
     pts = torch.cat([w[None], p[None], samples])
-    _, gs = _loss_and_grad(landscape, pts)
+    gs = landscape.grad(pts)
     scale = 0.25 / gs.norm(dim=1).clamp_min(1e-9)
     ends = pts - scale[:, None] * gs
     xs, ys = [], []
