@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BUILD  := build
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: lab test book bench clean doctor student slides browser chromium
+.PHONY: lab test book bench clean doctor student slides browser chromium robustness
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,18 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)  ## open the workbook in JupyterLab
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_welcome.ipynb $(LAB_ARGS)
 
+# make test runs on an empty cache of its own (data sets, sweeps), as a new machine would: a warm
+# ~/.cache/flatlab must never hide a failure.
 test: $(STAMP) chromium  ## unit tests + every chapter executed at the small budget, claims checked
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/claims-test.jsonl
-	FLATLAB_BUDGET=small FLATLAB_THREADS=1 FLATLAB_CLAIMS_FILE=$(CURDIR)/$(BUILD)/claims-test.jsonl \
-		$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n 2 --dist loadscope
+	@cache=$$(mktemp -d -t flatlab-test-cache.XXXXXX) && echo "empty cache for this run: $$cache" && \
+	FLATLAB_CACHE=$$cache FLATLAB_BUDGET=small FLATLAB_THREADS=1 FLATLAB_CLAIMS_FILE=$(CURDIR)/$(BUILD)/claims-test.jsonl \
+		$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n 2 --dist loadscope; \
+	status=$$?; rm -rf $$cache; exit $$status
 	@$(PY) -m flatlab.cli claims $(BUILD)/claims-test.jsonl $(BUILD)/claims.json
+
+robustness: $(STAMP)  ## every claim over many seeds: SEEDS=0-19 BUDGET=small CHAPTERS="00 01"
+	$(PY) -m flatlab.cli robustness --seeds $(or $(SEEDS),0-19) --budget $(or $(BUDGET),small) $(CHAPTERS)
 
 book: $(STAMP)  ## execute every chapter at the full budget into build/ (notebooks, HTML, claims.json)
 	$(PY) -m flatlab.cli book --budget full --build $(BUILD)

@@ -1,10 +1,12 @@
-"""Command line: ``flatlab doctor | book | student | slides | claims``.
+"""Command line: ``flatlab doctor | book | student | slides | claims | robustness``.
 
 ``flatlab book`` executes every chapter with papermill (``FLATLAB_BUDGET=full`` by default) into
 ``build/notebooks/``, exports HTML into ``build/html/`` with an index page, and collects the chapters'
 claims into ``build/claims.json``; it fails when a chapter raises (a failed claim included) or an
 executed chapter holds an error output. ``flatlab student`` writes ``build/student/`` (solutions
 removed) and ``build/teacher/``; ``flatlab slides N`` exports chapter N as reveal.js slides.
+``flatlab robustness --seeds 0-19 --budget small`` executes chapters for many seeds and reports every
+claim's pass rate (``build/robustness.json``, ``build/html/robustness.html``).
 """
 from __future__ import annotations
 
@@ -202,6 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     sl = sub.add_parser("slides", help="export chapters as reveal.js slides into build/slides")
     sl.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 00 (with --tag, default: all)")
     sl.add_argument("--tag", action="store_true", help="write default slide tags into notebooks/ instead")
+    r = sub.add_parser("robustness", help="execute chapters for many seeds; every claim's pass rate")
+    r.add_argument("chapters", nargs="*", help="chapter prefixes, e.g. 00 01 (default: all)")
+    r.add_argument("--seeds", default="0-19", help="seeds, e.g. 0-19 or 0,3,5 (default: 0-19)")
+    r.add_argument("--budget", default=os.environ.get("FLATLAB_BUDGET", "small"), choices=["small", "full"])
+    r.add_argument("--jobs", type=int, default=None, help="chapters executed at once (default: the CPU count)")
+    r.add_argument("--build", default=None, help="output directory (default: build/)")
+    r.add_argument("--notebooks", default=None, help="directory of chapters (default: notebooks/)")
+    r.add_argument("--warm-cache", action="store_true", help="use the user's cache instead of an empty one per run")
+    r.add_argument("--timeout", type=float, default=900.0, help="seconds per cell before a run counts as failed")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
     c = sub.add_parser("claims", help="collect claims (JSON lines) into a JSON file and print the table")
     c.add_argument("jsonl")
     c.add_argument("out")
@@ -222,6 +234,29 @@ def main(argv: list[str] | None = None) -> int:
         else:
             slides(args.chapters)
         return 0
+    if args.command == "robustness":
+        from .robustness import parse_seeds, run
+
+        try:
+            seeds = parse_seeds(args.seeds)
+        except ValueError as err:
+            parser.error(str(err))
+        if args.jobs is not None and args.jobs < 1:
+            parser.error(f"--jobs {args.jobs}: must be a positive integer")
+        nb_dir = Path(args.notebooks).resolve() if args.notebooks else None
+        if nb_dir is not None and not nb_dir.is_dir():
+            parser.error(f"--notebooks {args.notebooks}: no such directory")
+        found = chapters(nb_dir)
+        if args.chapters:
+            found = [nb for nb in found if any(nb.stem.startswith(o) for o in args.chapters)]
+            if not found:
+                parser.error(f"no chapter matches {args.chapters}; chapters: "
+                             f"{', '.join(p.stem for p in chapters(nb_dir))}")
+        if not found:
+            parser.error(f"no chapters (NN_name.ipynb) in {nb_dir or ROOT / 'notebooks'}")
+        code, _ = run(found, seeds, budget=args.budget, jobs=args.jobs, build=Path(args.build or ROOT / "build"),
+                      warm_cache=args.warm_cache, timeout=args.timeout, progress=not args.no_progress)
+        return code
     if args.command == "claims":
         from .claims import collect, summary_table
 

@@ -69,6 +69,19 @@ def cache_dir() -> Path:
     return path
 
 
+def progress_bar(**kwargs):
+    """A tqdm progress bar: a widget in a live kernel, plain text in a book build.
+
+    A built book has no kernel, so a widget bar would leave a dead widget (and its saved state) in the
+    page; ``flatlab book`` sets ``FLATLAB_OFFLINE_FIGURES=1`` and gets a text bar on stderr instead.
+    """
+    if os.environ.get("FLATLAB_OFFLINE_FIGURES") == "1":
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(**kwargs)
+
+
 def environment_line() -> str:
     """One line describing the environment (versions, threads, budget)."""
     import plotly

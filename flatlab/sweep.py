@@ -734,9 +734,9 @@ def _init_ray(n_jobs: int):
 def _execute(key: str, backend: str, runs: list[Run], seeds: list[int], n_jobs: int, impl: str,
              progress: bool) -> list[pd.DataFrame]:
     """Train every run with ``backend``; one frame per run, in order (what the cache stores)."""
-    from tqdm.auto import tqdm
+    from .config import progress_bar
 
-    bar = tqdm(total=sum(r.steps for r in runs), unit="step", desc=f"sweep ({backend}, {len(runs)} runs)",
+    bar = progress_bar(total=sum(r.steps for r in runs), unit="step", desc=f"sweep ({backend}, {len(runs)} runs)",
                disable=not progress, leave=False)
     try:
         if backend == "loop":

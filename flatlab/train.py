@@ -249,8 +249,8 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     show = progress if progress is not None else steps >= 1000
     bar = None
     if show:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc=f"{type(opt).__name__}", leave=False)
+        from .config import progress_bar
+        bar = progress_bar(total=steps, desc=f"{type(opt).__name__}", leave=False)
     model.train()
     try:
         for step in range(1, steps + 1):

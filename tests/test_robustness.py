@@ -1,0 +1,104 @@
+"""The seed-robustness harness on a tiny synthetic chapter whose claims fail for some seeds."""
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from flatlab import robustness
+from flatlab.robustness import parse_seeds
+
+
+def _chapter(path, body):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("SEED = 0")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# tiny"), params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _chapter(nbs / "00_tiny.ipynb", "from flatlab.claims import claim\n"
+             "claim('always holds', True, seed=SEED)\n"
+             "claim('holds for even seeds', SEED % 2 == 0, seed=SEED, half=SEED / 2)\n"
+             "claim('made after a failed claim', True)")
+    _chapter(nbs / "01_raises.ipynb", "from flatlab.claims import claim\n"
+             "claim('before the error', True)\n"
+             "if SEED == 2:\n    raise RuntimeError('boom')\n"
+             "claim('after the error', True)")
+    return tmp_path
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    assert parse_seeds("5 1-2") == [1, 2, 5]
+    assert parse_seeds([3, 1, 1]) == [1, 3]
+    assert parse_seeds(4) == [4]
+    for bad in ("", "a", "3-1", "1-", "-2", [], [-1], [1.5]):
+        with pytest.raises(ValueError, match="seeds"):
+            parse_seeds(bad)
+    with pytest.raises(TypeError, match="seeds"):
+        parse_seeds(2.0)
+
+
+def test_harness_measures_every_claim_for_every_seed(tiny):
+    chapters = sorted((tiny / "notebooks").glob("*.ipynb"))
+    code, report = robustness.run(chapters, "0-2", budget="small", jobs=2, build=tiny / "build", progress=False)
+    assert code == 1  # a claim failed for some seed
+    rows = {(r["chapter"], r["claim"]): r for r in report["budgets"]["small"]["summary"]}
+    assert rows[("00_tiny", "always holds")]["passed"] == 3
+    even = rows[("00_tiny", "holds for even seeds")]
+    assert (even["passed"], even["n"], even["failed_seeds"]) == (2, 3, [1])
+    assert even["figures"]["half"] == [0.0, 1.0]
+    # a failed claim does not hide the claims after it
+    assert rows[("00_tiny", "made after a failed claim")]["passed"] == 3
+    # a claim after an exception is not reached for that seed, and counts as failed
+    after = rows[("01_raises", "after the error")]
+    assert (after["passed"], after["missing_seeds"]) == (2, [2])
+    runs = report["budgets"]["small"]["runs"]
+    assert [r["seed"] for r in runs if r["errors"]] == [2] and "RuntimeError" in runs[3 + 2]["errors"][0]
+    times = report["budgets"]["small"]["times"]
+    assert set(times) == {"00_tiny", "01_raises"} and times["00_tiny"]["runs"] == 3
+    assert all(0 < t["median"] <= t["max"] for t in times.values())
+    stored = json.loads((tiny / "build" / "robustness.json").read_text())
+    assert stored["budgets"]["small"]["summary"] == json.loads(json.dumps(report["budgets"]["small"]["summary"]))
+    page = (tiny / "build" / "html" / "robustness.html").read_text()
+    assert "holds for even seeds" in page and "2/3" in page and ">1<" in page and "http" not in page
+
+
+def test_harness_passes_and_merges_by_seed(tiny):
+    chapter = [tiny / "notebooks" / "00_tiny.ipynb"]
+    code, _ = robustness.run(chapter, [0, 2], budget="small", jobs=1, build=tiny / "build", progress=False)
+    assert code == 0
+    # a later run adds its seeds to the report and replaces the same seeds
+    code, report = robustness.run(chapter, [1], budget="small", jobs=1, build=tiny / "build", progress=False)
+    assert code == 1
+    assert [r["seed"] for r in report["budgets"]["small"]["runs"]] == [0, 1, 2]
+    row = next(r for r in report["budgets"]["small"]["summary"] if r["claim"] == "holds for even seeds")
+    assert (row["passed"], row["n"]) == (2, 3)
+
+
+def test_damaged_report_is_rebuilt(tmp_path):
+    path = tmp_path / "robustness.json"
+    path.write_text('{"budgets": {"small": {"runs": [')
+    run = {"chapter": "00_x", "seed": 0, "seconds": 1.0, "errors": [], "claims": [{"name": "c", "passed": True,
+                                                                                 "figures": {}}]}
+    report = robustness.merge(path, "small", [run])
+    assert report["budgets"]["small"]["summary"][0]["passed"] == 1
+
+
+def test_command_line_rejects_bad_arguments_before_running(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "flatlab.cli", "robustness", *args, "--build", str(tmp_path)],
+                              capture_output=True, text=True)
+
+    for args, word in ((["--seeds", "x"], "seeds"), (["--budget", "huge"], "budget"), (["99"], "99"),
+                       (["--jobs", "0"], "jobs"), (["--notebooks", str(tmp_path / "nope")], "notebooks")):
+        out = cli(*args)
+        assert out.returncode == 2 and word in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "robustness.json").exists()
