@@ -54,10 +54,13 @@ def parse_seeds(spec) -> list[int]:
     return sorted(seeds)
 
 
-def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str | None, timeout: float) -> dict:
+def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str | None, timeout: float,
+                 source: str | None = None) -> dict:
     """Execute one chapter for one seed in a fresh kernel; return its claims, errors and wall time.
 
-    Runs in a worker process: the kernel inherits this process's environment."""
+    ``source`` is the notebook's text as it was when the run started (edits made to the chapter while a
+    long run goes on do not mix two versions in one report). Runs in a worker process: the kernel
+    inherits this process's environment."""
     from nbclient import NotebookClient
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
@@ -73,7 +76,11 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
     errors: list[str] = []
     t0 = time.perf_counter()
     try:
-        nb = parameterize_notebook(load_notebook_node(str(path)), {"SEED": seed}, kernel_name="python3",
+        with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as fh:
+            fh.write(source if source is not None else path.read_text(encoding="utf-8"))
+        nb = load_notebook_node(fh.name)  # papermill's loader adds the metadata its parameterizer expects
+        os.unlink(fh.name)
+        nb = parameterize_notebook(nb, {"SEED": seed}, kernel_name="python3",
                                    language="python")
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(path.parent)}})
@@ -250,6 +257,7 @@ def run(chapters: list[Path], seeds: list[int], budget: str = "small", jobs: int
     threads = 1 if jobs > 1 else max(1, min(2, os.cpu_count() or 1))
     cache = str(cache_dir()) if warm_cache else None
     build = Path(build).resolve()
+    sources = {str(nb): Path(nb).read_text(encoding="utf-8") for nb in chapters}  # one version per run
     tasks = [(str(nb), s) for nb in chapters for s in seeds]
     bars = {nb.stem: tqdm(total=len(seeds), desc=nb.stem[:28], position=i, leave=True, disable=not progress,
                           unit="seed", file=sys.stderr, dynamic_ncols=True) for i, nb in enumerate(chapters)}
@@ -257,7 +265,8 @@ def run(chapters: list[Path], seeds: list[int], budget: str = "small", jobs: int
     runs = []
     try:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_execute_one, nb, s, budget, threads, cache, timeout) for nb, s in tasks]
+            futures = [pool.submit(_execute_one, nb, s, budget, threads, cache, timeout, sources[nb])
+                       for nb, s in tasks]
             for fut in as_completed(futures):
                 r = fut.result()
                 runs.append(r)
