@@ -142,12 +142,20 @@ class AdamCM(torch.optim.Optimizer):
     bit for bit.
 
     Choices and departures (Malviya et al. 2023, arXiv:2307.09638): aggregation is the "sum" rule
-    m_t + κ·mean(B) and the defaults (C = 5, λ = 0.7, κ = 1) are those of the authors' released code;
-    the buffer is aggregated *before* this step's momentum enters it, so the first step is Adam's.
-    ``weight_decay`` is Adam's L2 term (the authors' code decays the weights directly, as AdamW does).
-    We depart in one place: v_t is Adam's second moment of the *gradients* (the authors' code
-    accumulates the aggregated m̃_t² instead), so that P = diag(√v̂ + ε) stays Adam's preconditioner
-    and ``buffer_size=0`` is exactly Adam. State per parameter: Adam's ``step``, ``exp_avg``,
+    m_t + κ·mean(B) and the defaults (C = 5, λ = 0.7, κ = 1) are those of the authors' released code.
+    Against that code, this implementation departs in five places, each chosen so that
+    ``buffer_size=0`` is exactly ``torch.optim.Adam`` and P = diag(√v̂ + ε) stays Adam's preconditioner:
+
+    1. v_t accumulates the *gradients* g_t²; the authors' code accumulates the aggregated m̃_t².
+    2. A momentum's priority is the norm of the whole group's gradient (one global norm); the
+       authors' code uses a sum of per-tensor norms.
+    3. Priorities decay *before* this step's momentum is inserted; the authors' code decays after.
+    4. The first step is Adam's (the buffer is aggregated before m_1 enters it); the authors' code
+       takes a zero first step that only buffers g_1.
+    5. ``weight_decay`` is Adam's coupled L2 term; the authors' code decays the weights directly
+       (decoupled, as AdamW does).
+
+    Chapter 06's figures are for this variant. State per parameter: Adam's ``step``, ``exp_avg``,
     ``exp_avg_sq``, plus ``cm_buffer`` (C × shape), ``cm_sum`` (their running sum) and
     ``cm_priority`` (the group's priorities, shared).
 
@@ -628,6 +636,12 @@ def papa(models: Sequence[nn.Module], dataset: Dataset, steps: int, *, optimizer
     one of ``"sgd"``, ``"momentum"``, ``"adam"``, ``"radam"`` — elementwise rules, so one optimizer
     over the stacked tensors is exactly one optimizer per member. ``alpha=1`` is an ensemble
     trained independently and averaged only at the end.
+
+    Departures from the paper: the authors pull with α = 0.99 (every 10 steps) and start from a
+    *diverse* population — different initializations, data orders, augmentations and regularization —
+    and their headline result is a test-accuracy gain of the average over its members. The default
+    here is their α = 0.99; chapter 06 uses α = 0.9 on copies of one trained SGD net whose only
+    diversity is the minibatch order, and measures curvature and training loss, not an accuracy gain.
 
     >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
     >>> pop = [MLP(2, [8], 3, seed=s) for s in range(3)]
