@@ -73,8 +73,9 @@ def chapter_info(path: Path) -> dict:
             "time": time.group(1).strip() if time else "", "goals": goals}
 
 
-def index_html(chapters: list[dict], claims: list[dict], budget: str = "full") -> str:
-    """The book's front page (self-contained HTML, no external resources)."""
+def index_html(chapters: list[dict], claims: list[dict], budget: str = "full", robustness: bool = False) -> str:
+    """The book's front page (self-contained HTML, no external resources); with ``robustness`` it links the
+    seed-robustness report (``robustness.html``, written by ``flatlab robustness``)."""
     esc = html.escape
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>flatlab — why some minima generalize</title>",
@@ -83,8 +84,11 @@ def index_html(chapters: list[dict], claims: list[dict], budget: str = "full") -
         "vertical-align:top}.ok{color:#009E73}.bad{color:#D55E00}.time{color:#555}</style></head><body>",
         "<h1>flatlab — why some minima generalize</h1>",
         f"<p>Every chapter below was executed at the <b>{esc(budget)}</b> budget; the claims it makes are listed "
-        "at the end of this page. Figures are interactive and work offline.</p><h2>Chapters</h2><ol start='0'>",
+        "at the end of this page. Figures are interactive and work offline.</p>",
     ]
+    if robustness:
+        parts.append("<p>How each claim fares over many seeds: <a href='robustness.html'>seed robustness</a>.</p>")
+    parts += ["<h2>Chapters</h2><ol start='0'>"]
     for ch in chapters:
         n_claims = [c for c in claims if c.get("chapter") == ch["name"]]
         ok = sum(c["passed"] for c in n_claims)

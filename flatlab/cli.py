@@ -145,7 +145,8 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
             else:
                 os.environ[key] = value
     rows = collect(jsonl, build / "claims.json")
-    (html_out / "index.html").write_text(index_html([chapter_info(nb) for nb in selected], rows, budget),
+    (html_out / "index.html").write_text(index_html([chapter_info(nb) for nb in selected], rows, budget,
+                                                    robustness=(html_out / "robustness.html").exists()),
                                          encoding="utf-8")
     print(summary_table(rows))
     for f in failures:

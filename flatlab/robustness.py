@@ -84,7 +84,7 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
                                    language="python")
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
+        client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log lines; errors are in the outputs
         for i, cell in enumerate(nb.cells):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":

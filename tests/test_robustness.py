@@ -102,3 +102,11 @@ def test_command_line_rejects_bad_arguments_before_running(tmp_path):
         out = cli(*args)
         assert out.returncode == 2 and word in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "robustness.json").exists()
+
+
+def test_book_index_links_the_robustness_report():
+    from flatlab.book import index_html
+
+    chapters = [{"name": "00_x", "title": "00 · x", "time": "5 min", "goals": []}]
+    assert "robustness.html" in index_html(chapters, [], robustness=True)
+    assert "robustness.html" not in index_html(chapters, [])
