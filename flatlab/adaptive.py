@@ -38,9 +38,10 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
+from . import _validate as _v
 from .curvature import HessianOperator, NonFiniteLossError
 from .data import Dataset
-from .train import History, evaluate, fit, make_loss, optimizer_trajectory
+from .train import History, _start_point, evaluate, fit, make_loss, optimizer_trajectory
 
 __all__ = [
     "AdamCM",
@@ -66,59 +67,6 @@ __all__ = [
 ]
 
 ADAPTIVE_OPTIMIZERS = ("sgd", "momentum", "adam", "adamcm", "radam")
-
-
-# ----------------------------------------------------------------------------------------------
-# validation helpers
-# ----------------------------------------------------------------------------------------------
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name}={value} must be finite")
-    return value
-
-
-def _positive(name: str, value: Any) -> float:
-    value = _number(name, value)
-    if value <= 0:
-        raise ValueError(f"{name}={value} must be > 0")
-    return value
-
-
-def _non_negative(name: str, value: Any) -> float:
-    value = _number(name, value)
-    if value < 0:
-        raise ValueError(f"{name}={value} must be >= 0")
-    return value
-
-
-def _unit(name: str, value: Any, closed: bool = False) -> float:
-    value = _number(name, value)
-    if not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):
-        raise ValueError(f"{name}={value} must be in [0, 1{']' if closed else ')'}")
-    return value
-
-
-def _int(name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return int(value)
-
-
-def _betas(betas: Any) -> tuple[float, float]:
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"betas={betas!r} must be a pair (beta1, beta2), each in [0, 1)")
-    b1 = _number("betas[0]", betas[0])
-    b2 = _number("betas[1]", betas[1])
-    if not 0.0 <= b1 < 1.0:
-        raise ValueError(f"betas[0]={b1} must be in [0, 1)")
-    if not 0.0 <= b2 < 1.0:
-        raise ValueError(f"betas[1]={b2} must be in [0, 1)")
-    return b1, b2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,10 +118,10 @@ class AdamCM(torch.optim.Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, buffer_size: int = 5, decay: float = 0.7,
                  kappa: float = 1.0):
-        defaults = dict(lr=_positive("lr", lr), betas=_betas(betas), eps=_non_negative("eps", eps),
-                        weight_decay=_non_negative("weight_decay", weight_decay),
-                        buffer_size=_int("buffer_size", buffer_size), decay=_unit("decay", decay, closed=True),
-                        kappa=_non_negative("kappa", kappa))
+        defaults = dict(lr=_v.positive("lr", lr), betas=_v.pair("betas", betas, 0, 1, high_open=True),
+                        eps=_v.non_negative("eps", eps), weight_decay=_v.non_negative("weight_decay", weight_decay),
+                        buffer_size=_v.integer("buffer_size", buffer_size, 0), decay=_v.number("decay", decay, 0, 1),
+                        kappa=_v.non_negative("kappa", kappa))
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -183,6 +131,9 @@ class AdamCM(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+            if not any(p.grad is not None for group in self.param_groups for p in group["params"]):
+                raise ValueError("AdamCM.step(closure): after closure() no parameter has a gradient (every .grad is "
+                                 "None); the closure must call loss.backward() before it returns the loss")
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -259,8 +210,8 @@ def adam_threshold(lr: float, beta1: float = 0.9) -> float:
     >>> round(adam_threshold(1e-3), 6)
     38000.0
     """
-    lr = _positive("lr", lr)
-    beta1 = _unit("beta1", beta1)
+    lr = _v.positive("lr", lr)
+    beta1 = _v.number("beta1", beta1, 0, 1, high_open=True)
     return (2 + 2 * beta1) / ((1 - beta1) * lr)
 
 
@@ -326,10 +277,10 @@ def preconditioned_sharpness(model: nn.Module, loss_fn: Callable, data: tuple[Te
         raise ValueError(f"preconditioner has {diag.numel()} entries but the model has {op.dim} trainable parameters")
     if not bool(torch.isfinite(diag).all()) or not bool((diag > 0).all()):
         raise ValueError("preconditioner entries must be finite and > 0")
-    k = _int("k", k, minimum=1)
+    k = _v.integer("k", k, 1)
     if k >= op.dim:
         raise ValueError(f"k={k} must be < the number of parameters {op.dim}")
-    tol = _positive("tol", tol)
+    tol = _v.positive("tol", tol)
     scale = (1.0 / diag.sqrt()).numpy()
 
     def mv(x: np.ndarray) -> np.ndarray:
@@ -368,9 +319,9 @@ class PreconditionedSharpnessProbe:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         self.loss_fn, self.optimizer = loss_fn, optimizer
-        self.every = _int("every", every, minimum=1)
-        self.max_examples = None if max_examples is None else _int("max_examples", max_examples, minimum=1)
-        self.raw, self.tol = bool(raw), _positive("tol", tol)
+        self.every = _v.integer("every", every, 1)
+        self.max_examples = None if max_examples is None else _v.integer("max_examples", max_examples, 1)
+        self.raw, self.tol = bool(raw), _v.positive("tol", tol)
         self._v0: Tensor | None = None
         self._raw_v0: np.ndarray | None = None
 
@@ -413,7 +364,7 @@ def linear_warmup(warmup_steps: int) -> Callable[[int], float]:
     >>> f = linear_warmup(4); [f(s) for s in range(6)]
     [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
     """
-    warmup_steps = _int("warmup_steps", warmup_steps, minimum=0)
+    warmup_steps = _v.integer("warmup_steps", warmup_steps, 0)
 
     def factor(s: int) -> float:
         return 1.0 if warmup_steps == 0 else min(1.0, (s + 1) / warmup_steps)
@@ -429,7 +380,8 @@ def make_adaptive_optimizer(params: Iterable, name: str, lr: float, **kwargs) ->
     >>> make_adaptive_optimizer(torch.nn.Linear(2, 1).parameters(), "radam", 1e-3).__class__.__name__
     'RAdam'
     """
-    lr = _positive("lr", lr)
+    _v.choice("name", name, ADAPTIVE_OPTIMIZERS)
+    lr = _v.positive("lr", lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, **kwargs)
     if name == "momentum":
@@ -485,11 +437,8 @@ def landscape_run(landscape, start, optimizer: str = "adam", lr: float = 0.05, s
     >>> landscape_run(sharp_and_flat(), (-1.2, 0.8), "adam", lr=0.02, steps=200).basin
     'sharp'
     """
-    steps = _int("steps", steps, minimum=1)
-    w0 = torch.as_tensor(np.asarray(start, dtype=float), dtype=torch.float64)
-    if w0.shape != (2,):
-        raise ValueError(f"start must be a point (x, y), got shape {tuple(w0.shape)}")
-    w = nn.Parameter(w0.clone())
+    steps = _v.integer("steps", steps, 1)
+    w = nn.Parameter(_start_point(start).clone())
     opt = make_adaptive_optimizer([w], optimizer, lr, **kwargs)
     momentum = (kwargs.get("betas", (0.9, 0.999))[0] if optimizer in ("adam", "adamcm", "radam")
                 else kwargs.get("momentum", 0.0))
@@ -570,8 +519,8 @@ def swa(model: nn.Module, dataset: Dataset, optimizer: torch.optim.Optimizer, st
     """
     from torch.optim.swa_utils import AveragedModel, update_bn
 
-    every = _int("every", every, minimum=1)
-    start = _int("start", start, minimum=0)
+    every = _v.integer("every", every, 1)
+    start = _v.integer("start", start, 0)
     averaged = AveragedModel(model, use_buffers=False)
     snapshots: list[nn.Module] = []
 
@@ -601,7 +550,7 @@ def papa_pull_(stacked: Sequence[Tensor], alpha: float) -> None:
     >>> t = torch.tensor([[0.0], [2.0]]); papa_pull_([t], 0.5); t.flatten().tolist()
     [0.5, 1.5]
     """
-    alpha = _unit("alpha", alpha, closed=True)
+    alpha = _v.number("alpha", alpha, 0, 1)
     with torch.no_grad():
         for t in stacked:
             if not isinstance(t, Tensor) or t.dim() < 1:
@@ -654,16 +603,16 @@ def papa(models: Sequence[nn.Module], dataset: Dataset, steps: int, *, optimizer
     _check_same_architecture(models)
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be a flatlab.data.Dataset, got {type(dataset).__name__}")
-    steps = _int("steps", steps, minimum=1)
+    steps = _v.integer("steps", steps, 1)
     if optimizer not in PAPA_OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is unknown; allowed values: {', '.join(PAPA_OPTIMIZERS)}")
-    alpha = _unit("alpha", alpha, closed=True)
-    pull_every = _int("pull_every", pull_every, minimum=1)
+    alpha = _v.number("alpha", alpha, 0, 1)
+    pull_every = _v.integer("pull_every", pull_every, 1)
     if batch_size is not None:
-        batch_size = _int("batch_size", batch_size, minimum=1)
+        batch_size = _v.integer("batch_size", batch_size, 1)
         if batch_size > dataset.n_train:
             raise ValueError(f"batch_size={batch_size} must be <= the training-set size {dataset.n_train}")
-    eval_every = max(1, steps // 20) if eval_every is None else _int("eval_every", eval_every, minimum=1)
+    eval_every = max(1, steps // 20) if eval_every is None else _v.integer("eval_every", eval_every, 1)
     loss_fn = make_loss(dataset, loss)
     k = len(models)
     params, buffers = stack_module_state(list(models))
@@ -676,6 +625,7 @@ def papa(models: Sequence[nn.Module], dataset: Dataset, steps: int, *, optimizer
 
     batched = torch.vmap(forward, in_dims=(0, 0, 0))
     opt = make_adaptive_optimizer(leaves, optimizer, lr, **optimizer_kwargs)
+    seed = _v.seed("seed", seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x_all, y_all = dataset.train
@@ -810,8 +760,8 @@ def warmup_grid(model: nn.Module, dataset: Dataset, peak_lrs: Sequence[float], w
     >>> sorted(g)
     [('adam', 0.1, 0), ('adam', 0.1, 5), ('radam', 0.1, 0)]
     """
-    steps = _int("steps", steps, minimum=1)
-    runs = [(optimizer, float(lr), _int("warmup", w, minimum=0)) for lr in peak_lrs for w in warmups]
+    steps = _v.integer("steps", steps, 1)
+    runs = [(optimizer, float(lr), _v.integer("warmup", w, 0)) for lr in peak_lrs for w in warmups]
     if radam:
         runs += [("radam", float(lr), 0) for lr in peak_lrs]
     out = {}

@@ -93,9 +93,26 @@ def recorded() -> list[Claim]:
 
 
 def collect(jsonl: str | Path, out: str | Path) -> list[dict]:
-    """Read claims appended to ``jsonl`` and write them as one JSON list to ``out``."""
+    """Read claims appended to ``jsonl`` and write them as one JSON list to ``out``.
+
+    A missing ``jsonl`` means no claim was recorded (``[]``); a line that is not a claim (a file cut
+    short while a claim was written) raises ValueError naming the file and the line, and ``out`` is
+    not written.
+    """
     jsonl = Path(jsonl)
-    rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()] if jsonl.exists() else []
+    rows = []
+    if jsonl.exists():
+        for n, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{jsonl}: line {n} is not valid JSON ({err.msg}): the file is truncated or "
+                                 f"damaged") from None
+            if not isinstance(row, dict) or "name" not in row or "passed" not in row:
+                raise ValueError(f"{jsonl}: line {n} is not a claim (a JSON object with 'name' and 'passed')")
+            rows.append(row)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return rows

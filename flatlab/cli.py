@@ -26,21 +26,31 @@ def chapters(notebook_dir: Path | None = None) -> list[Path]:
 
 
 def doctor() -> int:
-    """Print the environment and check that every dependency imports."""
-    from .config import environment_line
+    """Print the environment and check the settings and that every dependency imports (exit 1 on a problem)."""
+    from .config import budget, cache_path, environment_line
 
-    print(environment_line())
-    missing = []
+    print(environment_line(strict=False))
+    problems = []
+    try:
+        budget()
+    except (TypeError, ValueError) as err:
+        problems.append(str(err))
+    threads = os.environ.get("FLATLAB_THREADS")
+    if threads and (not threads.isdigit() or int(threads) < 1):
+        problems.append(f"FLATLAB_THREADS={threads!r} must be a positive integer (or unset)")
+    cache = cache_path()
+    if cache.exists() and (not cache.is_dir() or not os.access(cache, os.W_OK | os.X_OK)):
+        problems.append(f"FLATLAB_CACHE: {cache} is not a writable directory (results will not be cached)")
     for mod in ("torch", "numpy", "scipy", "pandas", "plotly", "anywidget", "ipywidgets", "sklearn", "joblib",
                 "tqdm", "mnist1d", "jupyterlab"):
         try:
             __import__(mod)
         except ImportError as err:  # pragma: no cover - reported to the user
-            missing.append(f"{mod}: {err}")
-    for line in missing:
-        print("missing", line)
-    print("ok" if not missing else f"{len(missing)} problem(s)")
-    return 1 if missing else 0
+            problems.append(f"missing {mod}: {err}")
+    for line in problems:
+        print("problem:", line)
+    print("ok" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
 
 
 def _export_html(executed: Path, html_dir: Path) -> Path:
@@ -67,8 +77,10 @@ def _error_outputs(executed: Path) -> list[str]:
 
 def _selected(only: list[str] | None) -> list[Path]:
     found = [nb for nb in chapters() if not only or any(nb.stem.startswith(o) for o in only)]
-    if only and not found:
-        raise SystemExit(f"no chapter matches {only}; chapters: {', '.join(p.stem for p in chapters())}")
+    if only and not found:  # a usage error: one line, exit status 2, nothing touched
+        print(f"flatlab: no chapter matches {' '.join(only)}; chapters: {', '.join(p.stem for p in chapters())}",
+              file=sys.stderr)
+        raise SystemExit(2)
     return found
 
 
@@ -121,11 +133,15 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
 
     ``version="student"`` executes the student versions (solutions removed) instead.
     """
+    from . import _validate as _v
     from .book import chapter_info, index_html
     from .claims import collect, summary_table
+    from .config import budget as check_budget
 
-    if version not in ("teacher", "student"):
-        raise ValueError(f"version={version!r} is unknown; allowed values: teacher, student")
+    _v.choice("version", version, ("teacher", "student"))
+    budget = check_budget(budget)
+    seed = _v.seed("seed", seed)
+    _selected(only)  # check the chapters before anything in build/ is touched
     build = Path(build or ROOT / "build").resolve()
     nb_out, html_out = build / "notebooks", build / "html"
     nb_out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +160,11 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    rows = collect(jsonl, build / "claims.json")
+    try:
+        rows = collect(jsonl, build / "claims.json")
+    except ValueError as err:  # a kernel died while writing a claim
+        failures.append(str(err))
+        rows = []
     (html_out / "index.html").write_text(index_html([chapter_info(nb) for nb in selected], rows, budget,
                                                     robustness=(html_out / "robustness.html").exists()),
                                          encoding="utf-8")
@@ -261,7 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "claims":
         from .claims import collect, summary_table
 
-        rows = collect(args.jsonl, args.out)
+        if not Path(args.jsonl).is_file():
+            print(f"flatlab claims: {args.jsonl}: no such file (expected the JSON lines of recorded claims)",
+                  file=sys.stderr)
+            return 1
+        try:
+            rows = collect(args.jsonl, args.out)
+        except (ValueError, OSError) as err:
+            print(f"flatlab claims: {err}", file=sys.stderr)
+            return 1
         print(summary_table(rows))
         failed = [r for r in rows if not r["passed"]]
         return 1 if failed else 0

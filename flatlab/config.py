@@ -9,10 +9,15 @@ from __future__ import annotations
 import os
 import platform
 import random
+import tempfile
+import warnings
 from pathlib import Path
+from typing import Callable, IO
 
 import numpy as np
 import torch
+
+from . import _validate as _v
 
 BUDGETS = ("small", "full")
 ENV_VAR = "FLATLAB_BUDGET"
@@ -29,7 +34,9 @@ def budget(value: str | None = None) -> str:
     source = "budget" if value is not None else ENV_VAR
     if value is None:
         value = os.environ.get(ENV_VAR, "full")
-    if not isinstance(value, str) or value.strip().lower() not in BUDGETS:
+    if not isinstance(value, str):
+        raise TypeError(f"{source} must be one of: {', '.join(BUDGETS)}; got {type(value).__name__} {value!r}")
+    if value.strip().lower() not in BUDGETS:
         raise ValueError(f"{source}={value!r} is not a budget; allowed values: {', '.join(BUDGETS)}")
     return value.strip().lower()
 
@@ -48,9 +55,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
     >>> g = seed_everything(0)
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = _v.seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -62,11 +67,78 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+CACHE_VAR = "FLATLAB_CACHE"
+
+
+def cache_path() -> Path:
+    """Where the cache lives, without creating it: ``FLATLAB_CACHE`` (``~`` expanded; empty or unset:
+    ``~/.cache/flatlab``)."""
+    raw = os.environ.get(CACHE_VAR, "").strip()
+    return Path(os.path.expanduser(raw)) if raw else Path.home() / ".cache" / "flatlab"
+
+
 def cache_dir() -> Path:
-    """Directory for cached data sets and sweeps (``FLATLAB_CACHE`` or ``~/.cache/flatlab``)."""
-    path = Path(os.environ.get("FLATLAB_CACHE", Path.home() / ".cache" / "flatlab"))
+    """Directory for cached data sets and sweeps (``FLATLAB_CACHE`` or ``~/.cache/flatlab``), created if needed.
+
+    ``~`` in ``FLATLAB_CACHE`` is expanded and an empty value means the default.
+    """
+    path = cache_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_WARNED: set[str] = set()
+
+
+def cache_warning(path: Path, err: BaseException) -> None:
+    """Warn (once per directory and process) that the cache at ``path`` is unusable; work goes on uncached."""
+    key = str(path)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    warnings.warn(f"the flatlab cache {path} is not usable ({type(err).__name__}: {err}); continuing without "
+                  f"caching (set {CACHE_VAR} to a writable directory)", RuntimeWarning, stacklevel=3)
+
+
+def cache_dir_or_none(*parts: str, root: Path | None = None) -> Path | None:
+    """``cache_dir() / parts`` (or ``root / parts``), created if needed; None, after one warning, when it
+    cannot be created (a read-only disk, a file in the way)."""
+    path = (cache_path() if root is None else Path(root)).joinpath(*parts)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        cache_warning(path, err)
+        return None
+    return path
+
+
+def _open_temp(directory: Path, suffix: str):
+    """A new temporary file in ``directory``: (file descriptor, path)."""
+    return tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> bool:
+    """Write ``path`` atomically: ``write(file)`` into a temporary file in the same directory, then
+    ``os.replace`` — a reader never sees half a file. On an OSError (read-only, disk full) warn once and
+    return False (the caller goes on without the cache)."""
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = _open_temp(path.parent, path.suffix)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+        tmp = None
+        return True
+    except OSError as err:
+        cache_warning(path.parent, err)
+        return False
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def progress_bar(**kwargs):
@@ -82,16 +154,25 @@ def progress_bar(**kwargs):
     return tqdm(**kwargs)
 
 
-def environment_line() -> str:
-    """One line describing the environment (versions, threads, budget)."""
+def environment_line(strict: bool = True) -> str:
+    """One line describing the environment (versions, threads, budget).
+
+    With ``strict=False`` an invalid ``FLATLAB_BUDGET`` shows as ``budget ?`` instead of raising.
+    """
     import plotly
 
     from . import __version__
 
+    try:
+        active = budget()
+    except (TypeError, ValueError):
+        if strict:
+            raise
+        active = "?"
     return (
         f"flatlab {__version__} | python {platform.python_version()} | torch {torch.__version__} "
         f"| numpy {np.__version__} | plotly {plotly.__version__} | threads {torch.get_num_threads()} "
-        f"| budget {budget()}"
+        f"| budget {active}"
     )
 
 
@@ -108,6 +189,7 @@ def setup_notebook(seed: int = 0, chapter: str = "", renderer: str | None = None
     from .plots import register_template
 
     seed_everything(seed)
+    _v.instance("chapter", chapter, str, "a string (the chapter's name)")
     threads = os.environ.get("FLATLAB_THREADS")
     if threads:  # e.g. 1 when the test suite runs two chapters side by side
         if not threads.isdigit() or int(threads) < 1:

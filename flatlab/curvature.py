@@ -45,6 +45,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from . import _validate as _v
+
 __all__ = [
     "hvp",
     "HessianOperator",
@@ -144,23 +146,6 @@ def _forward_loss(model: nn.Module, loss_fn: LossFn, data: Data,
         raise NonFiniteLossError(f"loss is {loss.item()} (NaN/inf) at these parameters; "
                                  f"curvature is undefined there")
     return loss
-
-
-def _check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return int(value)
-
-
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}={value} must be {'>= 0' if allow_zero else '> 0'} and finite")
-    return value
 
 
 def _split(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
@@ -346,7 +331,7 @@ def _top_eigs(op: HessianOperator, k: int, tol: float, v0: Any = None,
             raise ValueError(f"v0 must be a finite non-zero vector of size dim={op.dim}, got shape "
                              f"{np.shape(v0)}")
     if ncv is not None:
-        ncv = _check_int("ncv", ncv)
+        ncv = _v.integer("ncv", ncv, 1)
         if not k < ncv <= op.dim:
             raise ValueError(f"ncv={ncv} must satisfy k={k} < ncv <= dim={op.dim}")
     # ARPACK's vector updates are tiny BLAS calls: extra BLAS threads only fight torch's for the cores
@@ -376,7 +361,7 @@ def top_eigenvalues(model: nn.Module, loss_fn: LossFn, data: Data, k: int = 1, t
     >>> top_eigenvalues(model, torch.nn.functional.cross_entropy, data, k=2).shape
     torch.Size([2])
     """
-    tol = _check_positive("tol", tol)
+    tol = _v.positive("tol", tol)
     op = HessianOperator(model, loss_fn, data)
     k = _check_k(k, op.dim)
     vals, vecs = _top_eigs(op, k, tol, v0, ncv)
@@ -387,9 +372,7 @@ def top_eigenvalues(model: nn.Module, loss_fn: LossFn, data: Data, k: int = 1, t
 
 
 def _check_method(method: Any) -> str:
-    if method not in TRACE_METHODS:
-        raise ValueError(f"method={method!r} is unknown; allowed values: {', '.join(TRACE_METHODS)}")
-    return method
+    return _v.choice("method", method, TRACE_METHODS)
 
 
 def _trace(op: HessianOperator, n_samples: int, method: str, seed: int) -> float:
@@ -427,7 +410,8 @@ def hessian_trace(model: nn.Module, loss_fn: LossFn, data: Data, n_samples: int 
     >>> data = (torch.randn(8, 3), torch.randint(0, 2, (8,)))
     >>> t = hessian_trace(model, torch.nn.functional.cross_entropy, data, n_samples=30)
     """
-    n_samples = _check_int("n_samples", n_samples)
+    n_samples = _v.integer("n_samples", n_samples, 1)
+    seed = _v.seed("seed", seed)
     method = _check_method(method)
     if method == "hutch++" and n_samples < 3:
         raise ValueError(f"n_samples={n_samples} must be >= 3 for method='hutch++'")
@@ -496,8 +480,9 @@ def slq_nodes(model: nn.Module, loss_fn: LossFn, data: Data, n_probes: int = 8,
     >>> nodes.shape
     (8, 4)
     """
-    n_probes = _check_int("n_probes", n_probes)
-    lanczos_steps = _check_int("lanczos_steps", lanczos_steps)
+    n_probes = _v.integer("n_probes", n_probes, 1)
+    lanczos_steps = _v.integer("lanczos_steps", lanczos_steps, 1)
+    seed = _v.seed("seed", seed)
     op = HessianOperator(model, loss_fn, data)
     return _slq(op, n_probes, lanczos_steps, seed)
 
@@ -542,7 +527,7 @@ def spectral_density(model: nn.Module, loss_fn: LossFn, data: Data, n_probes: in
     1.0
     """
     if sigma is not None:
-        sigma = _check_positive("sigma", sigma)
+        sigma = _v.positive("sigma", sigma)
     nodes, weights = slq_nodes(model, loss_fn, data, n_probes=n_probes,
                                lanczos_steps=lanczos_steps, seed=seed)
     return _density(nodes, weights, grid, sigma)
@@ -602,8 +587,8 @@ def worst_case_sharpness(model: nn.Module, loss_fn: LossFn, data: Data, rho: flo
     >>> s >= 0
     True
     """
-    rho = _check_positive("rho", rho)
-    steps = _check_int("steps", steps)
+    rho = _v.positive("rho", rho)
+    steps = _v.integer("steps", steps, 1)
     L = _Loss(model, loss_fn, data)
     T = [w.abs() for w in L.w] if adaptive else [torch.ones_like(w) for w in L.w]
     l0, g = L.value_and_grad()
@@ -659,10 +644,10 @@ def average_sharpness(model: nn.Module, loss_fn: LossFn, data: Data, sigma: floa
     >>> data = (torch.randn(8, 3), torch.randn(8, 1))
     >>> s = average_sharpness(model, torch.nn.functional.mse_loss, data, sigma=0.1)
     """
-    sigma = _check_positive("sigma", sigma)
-    n_samples = _check_int("n_samples", n_samples)
+    sigma = _v.positive("sigma", sigma)
+    n_samples = _v.integer("n_samples", n_samples, 1)
     L = _Loss(model, loss_fn, data)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(_v.seed("seed", seed))
     l0 = L.value()
     total = 0.0
     for _ in range(n_samples):
@@ -694,7 +679,7 @@ def random_direction(model: nn.Module, filter_normalize: bool = True, seed: int 
     (True, False)
     """
     _, params = _trainable(model)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(_v.seed("seed", seed))
     out = []
     for p in params:
         d = torch.randn(p.shape, generator=g, dtype=torch.float64)
@@ -808,16 +793,9 @@ def stability_threshold(lr: float, optimizer: str = "gd", momentum: float = 0.0)
     >>> stability_threshold(0.5, "nesterov", momentum=0.5)
     3.0
     """
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
-        raise TypeError(f"lr must be a number, got {type(lr).__name__}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr={lr} must be > 0 and finite")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is unknown; allowed values: {', '.join(OPTIMIZERS)}")
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating, np.integer)):
-        raise TypeError(f"momentum must be a number, got {type(momentum).__name__}")
-    if not (0.0 <= momentum < 1.0):
-        raise ValueError(f"momentum={momentum} must be in [0, 1)")
+    lr = _v.positive("lr", lr)
+    _v.choice("optimizer", optimizer, OPTIMIZERS)
+    momentum = _v.number("momentum", momentum, 0, 1, high_open=True)
     lr, b = float(lr), float(momentum)
     if optimizer == "gd":
         if b != 0.0:
@@ -857,13 +835,13 @@ class CurvatureProbe:
                  seed: int = 0):
         _check_loss_fn(loss_fn)
         self.loss_fn = loss_fn
-        self.every = _check_int("every", every)
-        self.k = _check_int("k", k)
+        self.every = _v.integer("every", every, 1)
+        self.k = _v.integer("k", k, 1)
         self.trace = bool(trace)
-        self.n_trace_samples = _check_int("n_trace_samples", n_trace_samples)
-        self.max_examples = None if max_examples is None else _check_int("max_examples", max_examples)
-        self.tol = _check_positive("tol", tol)
-        self.seed = int(seed)
+        self.n_trace_samples = _v.integer("n_trace_samples", n_trace_samples, 1)
+        self.max_examples = None if max_examples is None else _v.integer("max_examples", max_examples, 1)
+        self.tol = _v.positive("tol", tol)
+        self.seed = _v.seed("seed", seed)
         self.last_vectors: Tensor | None = None
         self.n_products = 0
 

@@ -10,12 +10,14 @@ Woodworth et al., arXiv:2002.09277; Arora et al., arXiv:1905.13655).
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from .config import cache_dir
+from . import _validate as _v
+from .config import atomic_write, cache_dir_or_none
 
 TASKS = ("classification", "regression", "binary")
 
@@ -38,8 +40,8 @@ class Dataset:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"task={self.task!r} is unknown; allowed values: {', '.join(TASKS)}")
+        _v.choice("task", self.task, TASKS)
+        self.n_classes = _v.integer("n_classes", self.n_classes, 0)
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
@@ -70,8 +72,13 @@ class Dataset:
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Dataset":
         """The first ``n_train`` training and ``n_test`` test examples (data are already shuffled)."""
         for name, n, total in (("n_train", n_train, self.n_train), ("n_test", n_test, self.n_test)):
+            n = _v.integer(name, n, allow_none=True)
             if n is not None and not (1 <= n <= total):
                 raise ValueError(f"{name}={n} must be between 1 and {total}")
+            if name == "n_train":
+                n_train = n
+            else:
+                n_test = n
         nt = self.n_train if n_train is None else n_train
         ns = self.n_test if n_test is None else n_test
         return replace(self, x_train=self.x_train[:nt], y_train=self.y_train[:nt],
@@ -82,17 +89,22 @@ class Dataset:
                 f"test={tuple(self.x_test.shape)}, n_classes={self.n_classes})")
 
 
-def _check_fraction(name: str, value: float, low_open: bool = True) -> float:
-    lo_ok = value > 0 if low_open else value >= 0
-    if not (isinstance(value, (int, float)) and lo_ok and value < 1):
-        raise ValueError(f"{name}={value!r} must be in {'(0, 1)' if low_open else '[0, 1)'}")
-    return float(value)
+def _fraction(name: str, value, low_open: bool = True) -> float:
+    return _v.number(name, value, 0, 1, low_open=low_open, high_open=True)
 
 
-def _check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer ≥ {minimum}")
-    return int(value)
+def _count(name: str, value, minimum: int = 1) -> int:
+    return _v.integer(name, value, minimum)
+
+
+def _split_sizes(name: str, value: float, total: int, n_first: int, first: str, second: str) -> None:
+    """A fraction that leaves one side of a split empty is refused, naming the fraction."""
+    n_second = total - n_first
+    if n_first >= 1 and n_second >= 1:
+        return
+    raise ValueError(f"{name}={value!r} leaves the {first if n_first < 1 else second} set empty ({n_first} {first} "
+                     f"and {n_second} {second} examples of {total}); both need at least one example, so choose "
+                     f"{name} between about {0.5 / total:.2g} and {1 - 0.5 / total:.6g}")
 
 
 def corrupt_labels(y: torch.Tensor, fraction: float, n_classes: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +114,12 @@ def corrupt_labels(y: torch.Tensor, fraction: float, n_classes: int, seed: int =
     >>> int(mask.sum()), bool((y[mask] != 0).all())
     (3, True)
     """
-    _check_fraction("fraction", fraction, low_open=False)
+    _v.instance("y", y, torch.Tensor, "a tensor of integer class labels")
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+    fraction = _fraction("fraction", fraction, low_open=False)
+    n_classes = _count("n_classes", n_classes, 2)
+    seed = _v.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     n = y.shape[0]
     k = int(round(fraction * n))
@@ -135,12 +152,15 @@ def modular_arithmetic(p: int = 59, op: str = "+", train_fraction: float = 0.4,
     >>> ds.n_train + ds.n_test, ds.n_classes
     (49, 7)
     """
-    p = _check_positive_int("p", p, minimum=2)
-    if op not in MODULAR_OPS:
-        raise ValueError(f"op={op!r} is unknown; allowed values: {', '.join(MODULAR_OPS)}")
+    p = _count("p", p, minimum=2)
+    _v.choice("op", op, MODULAR_OPS)
     if op == "/" and any(p % d == 0 for d in range(2, int(p**0.5) + 1)):
         raise ValueError(f"p={p} must be prime for op='/'")
-    _check_fraction("train_fraction", train_fraction)
+    _fraction("train_fraction", train_fraction)
+    label_noise = _fraction("label_noise", label_noise, low_open=False)
+    seed = _v.seed("seed", seed)
+    total = p * (p - 1 if op == "/" else p)
+    _split_sizes("train_fraction", train_fraction, total, max(1, int(round(train_fraction * total))), "training", "test")
     a, b = torch.meshgrid(torch.arange(p), torch.arange(1 if op == "/" else 0, p), indexing="ij")
     a, b = a.reshape(-1), b.reshape(-1)
     y = MODULAR_OPS[op](a, b, p)
@@ -167,28 +187,52 @@ def mnist1d(n_train: int | None = None, n_test: int | None = None, seed: int = 4
     >>> ds.input_shape, ds.n_classes
     ((40,), 10)
     """
-    path = cache_dir() / f"mnist1d_seed{int(seed)}.pt"
-    if path.exists():
-        arrays = torch.load(path, weights_only=True)
-    else:
-        from mnist1d.data import get_dataset_args, make_dataset
-
-        args = get_dataset_args()
-        args.seed = int(seed)
-        # make_dataset reseeds the global RNGs: keep the caller's streams intact.
-        np_state, py_state = np.random.get_state(), random.getstate()
-        try:
-            raw = make_dataset(args)
-        finally:
-            np.random.set_state(np_state)
-            random.setstate(py_state)
-        arrays = {k: torch.as_tensor(np.asarray(raw[k])) for k in ("x", "y", "x_test", "y_test")}
-        tmp = path.with_suffix(f".tmp{np.random.randint(1 << 30)}")
-        torch.save(arrays, tmp)
-        tmp.replace(path)
+    seed = _v.seed("seed", seed)
+    n_train = _v.integer("n_train", n_train, 1, MNIST1D_SIZES[0], allow_none=True)
+    n_test = _v.integer("n_test", n_test, 1, MNIST1D_SIZES[1], allow_none=True)
+    folder = cache_dir_or_none()
+    path = None if folder is None else folder / f"mnist1d_seed{seed}.pt"
+    arrays = _load_mnist1d(path) if path is not None and path.exists() else None
+    if arrays is None:
+        arrays = _make_mnist1d(seed)
+        if path is not None:
+            atomic_write(path, lambda fh: torch.save(arrays, fh))
     ds = Dataset("MNIST-1D", arrays["x"].float(), arrays["y"].long(), arrays["x_test"].float(),
                  arrays["y_test"].long(), "classification", 10, meta={"seed": seed})
-    return ds.subset(n_train, n_test) if (n_train or n_test) else ds
+    return ds.subset(n_train, n_test) if (n_train is not None or n_test is not None) else ds
+
+
+MNIST1D_SIZES = (4000, 1000)
+_MNIST1D_SHAPES = {"x": (4000, 40), "y": (4000,), "x_test": (1000, 40), "y_test": (1000,)}
+
+
+def _load_mnist1d(path) -> dict | None:
+    """The cached arrays, or None (with a warning) when the file is truncated or not what it should be."""
+    try:
+        arrays = torch.load(path, weights_only=True)
+        if not isinstance(arrays, dict) or any(not isinstance(arrays.get(k), torch.Tensor)
+                                               or tuple(arrays[k].shape) != shape for k, shape in _MNIST1D_SHAPES.items()):
+            raise ValueError("unexpected contents")
+        return arrays
+    except Exception as err:  # a truncated or damaged file: generate the data again
+        warnings.warn(f"the cached MNIST-1D file {path} is damaged ({type(err).__name__}: {err}); "
+                      f"generating the data set again", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _make_mnist1d(seed: int) -> dict:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.seed = int(seed)
+    # make_dataset reseeds the global RNGs: keep the caller's streams intact.
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        raw = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return {k: torch.as_tensor(np.asarray(raw[k])) for k in ("x", "y", "x_test", "y_test")}
 
 
 def _split(x: torch.Tensor, y: torch.Tensor, test_fraction: float, g: torch.Generator):
@@ -207,8 +251,11 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """
     from sklearn.datasets import load_digits
 
-    _check_fraction("test_fraction", test_fraction)
+    test_fraction = _fraction("test_fraction", test_fraction)
+    seed = _v.seed("seed", seed)
     raw = load_digits()
+    n = len(raw.target)
+    _split_sizes("test_fraction", test_fraction, n, n - int(round(test_fraction * n)), "training", "test")
     x = torch.tensor(raw.data, dtype=torch.float32) / 16.0
     y = torch.tensor(raw.target, dtype=torch.long)
     g = torch.Generator().manual_seed(seed)
@@ -222,10 +269,10 @@ def gaussian_clouds(n_train: int = 200, n_test: int = 1000, n_classes: int = 3, 
     >>> gaussian_clouds(n_train=30, n_classes=3).n_classes
     3
     """
-    n_train, n_test = _check_positive_int("n_train", n_train), _check_positive_int("n_test", n_test)
-    n_classes, dim = _check_positive_int("n_classes", n_classes, 2), _check_positive_int("dim", dim)
-    if spread <= 0:
-        raise ValueError(f"spread={spread!r} must be > 0")
+    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
+    n_classes, dim = _count("n_classes", n_classes, 2), _count("dim", dim)
+    spread = _v.positive("spread", spread)
+    seed = _v.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(n_classes, dim, generator=g)
     centres = 3.0 * centres / centres.norm(dim=1, keepdim=True)
@@ -245,10 +292,10 @@ def separable_logistic(n_train: int = 100, n_test: int = 1000, dim: int = 2, mar
     >>> bool(((ds.x_train @ ds.meta["w_star"]) * ds.y_train > 0).all())
     True
     """
-    n_train, n_test = _check_positive_int("n_train", n_train, 2), _check_positive_int("n_test", n_test)
-    dim = _check_positive_int("dim", dim, 2)
-    if margin < 0:
-        raise ValueError(f"margin={margin!r} must be ≥ 0")
+    n_train, n_test = _count("n_train", n_train, 2), _count("n_test", n_test)
+    dim = _count("dim", dim, 2)
+    margin = _v.non_negative("margin", margin)
+    seed = _v.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     w_star = torch.randn(dim, generator=g)
     w_star /= w_star.norm()
@@ -268,12 +315,12 @@ def sparse_regression(n_train: int = 40, n_test: int = 200, dim: int = 100, k: i
     >>> int((ds.meta["w_star"] != 0).sum())
     3
     """
-    n_train, n_test = _check_positive_int("n_train", n_train), _check_positive_int("n_test", n_test)
-    dim, k = _check_positive_int("dim", dim), _check_positive_int("k", k)
+    n_train, n_test = _count("n_train", n_train), _count("n_test", n_test)
+    dim, k = _count("dim", dim), _count("k", k)
     if k > dim:
         raise ValueError(f"k={k} must be ≤ dim={dim}")
-    if noise < 0:
-        raise ValueError(f"noise={noise!r} must be ≥ 0")
+    noise = _v.non_negative("noise", noise)
+    seed = _v.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     w_star = torch.zeros(dim)
     support = torch.randperm(dim, generator=g)[:k]
@@ -295,10 +342,13 @@ def low_rank_matrix(n: int = 30, rank: int = 2, observed_fraction: float = 0.3, 
     >>> int(torch.linalg.matrix_rank(ds.meta["matrix"]))
     1
     """
-    n, rank = _check_positive_int("n", n, 2), _check_positive_int("rank", rank)
+    n, rank = _count("n", n, 2), _count("rank", rank)
     if rank > n:
         raise ValueError(f"rank={rank} must be ≤ n={n}")
-    _check_fraction("observed_fraction", observed_fraction)
+    _fraction("observed_fraction", observed_fraction)
+    seed = _v.seed("seed", seed)
+    _split_sizes("observed_fraction", observed_fraction, n * n, max(1, int(round(observed_fraction * n * n))),
+                 "observed (training)", "test")
     g = torch.Generator().manual_seed(seed)
     u = torch.linalg.qr(torch.randn(n, rank, generator=g))[0]
     v = torch.linalg.qr(torch.randn(n, rank, generator=g))[0]

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _validate as _v
 from .data import MODULAR_OPS, Dataset, modular_arithmetic
 from .models import ModularMLP
 from .train import History
@@ -182,6 +183,9 @@ class OrthoGrad(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+            if not any(p.grad is not None for group in self.param_groups for p in group["params"]):
+                raise ValueError("OrthoGrad.step(closure): after closure() no parameter has a gradient (every .grad "
+                                 "is None); the closure must call loss.backward() before it returns the loss")
         for group in self.param_groups:
             orthogonalize_gradients_(group["params"], self.rescale)
         self.base_optimizer.step()
@@ -223,9 +227,7 @@ class CollapseProbe:
     """
 
     def __init__(self, every: int = 10):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every={every!r} must be an integer ≥ 1")
-        self.every = every
+        self.every = _v.integer("every", every, 1)
 
     def __call__(self, model: nn.Module, dataset: Dataset, step: int) -> dict[str, float]:
         with torch.no_grad():
@@ -349,41 +351,31 @@ class GrokConfig:
 
     def validate(self) -> "GrokConfig":
         """Raise ValueError/TypeError naming the first bad field; return self."""
-        def integer(name, minimum):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-                raise ValueError(f"{name}={v!r} must be an integer ≥ {minimum}")
-
-        integer("p", 2), integer("embed_dim", 1), integer("hidden", 1), integer("steps", 1)
-        integer("eval_every", 1), integer("seed", 0)
-        if self.op not in MODULAR_OPS:
-            raise ValueError(f"op={self.op!r} is unknown; allowed values: {', '.join(MODULAR_OPS)}")
-        if not (0 < self.train_fraction < 1):
-            raise ValueError(f"train_fraction={self.train_fraction!r} must be in (0, 1)")
-        if not (0 <= self.label_noise < 1):
-            raise ValueError(f"label_noise={self.label_noise!r} must be in [0, 1)")
-        if self.model not in MODELS:
-            raise ValueError(f"model={self.model!r} is unknown; allowed values: {', '.join(MODELS)}")
-        if not (0 <= self.dropout < 1):
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr={self.lr!r} must be a positive finite number")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay={self.weight_decay!r} must be ≥ 0")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas={self.betas!r} must be two numbers in [0, 1)")
-        if not (self.eps >= 0):
-            raise ValueError(f"eps={self.eps!r} must be ≥ 0")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss={self.loss!r} is unknown; allowed values: {', '.join(LOSSES)}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype={self.dtype!r} is unknown; allowed values: {', '.join(DTYPES)}")
-        if self.stop_at_test_acc is not None and not (0 < self.stop_at_test_acc <= 1):
-            raise ValueError(f"stop_at_test_acc={self.stop_at_test_acc!r} must be in (0, 1] or None")
-        if not (self.stop_factor >= 1):
-            raise ValueError(f"stop_factor={self.stop_factor!r} must be ≥ 1")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads={self.threads!r} must be a positive integer or None")
+        for name, minimum in (("p", 2), ("embed_dim", 1), ("hidden", 1), ("steps", 1), ("eval_every", 1)):
+            _v.integer(name, getattr(self, name), minimum)
+        _v.seed("seed", self.seed)
+        _v.choice("op", self.op, MODULAR_OPS)
+        _v.number("train_fraction", self.train_fraction, 0, 1, low_open=True, high_open=True)
+        _v.number("label_noise", self.label_noise, 0, 1, high_open=True)
+        _v.choice("model", self.model, MODELS)
+        _v.number("dropout", self.dropout, 0, 1, high_open=True)
+        _v.positive("lr", self.lr)
+        _v.non_negative("weight_decay", self.weight_decay)
+        _v.pair("betas", self.betas, 0, 1, high_open=True)
+        _v.non_negative("eps", self.eps)
+        _v.choice("loss", self.loss, LOSSES)
+        _v.choice("dtype", self.dtype, DTYPES)
+        _v.number("stop_at_test_acc", self.stop_at_test_acc, 0, 1, low_open=True, allow_none=True)
+        _v.number("stop_factor", self.stop_factor, 1)
+        _v.integer("threads", self.threads, 1, allow_none=True)
+        _v.boolean("orthogonal_grad", self.orthogonal_grad)
+        _v.boolean("flush_denormal", self.flush_denormal)
+        total = self.p * (self.p - 1 if self.op == "/" else self.p)
+        n_train = max(1, int(round(self.train_fraction * total)))
+        if n_train >= total:
+            raise ValueError(f"train_fraction={self.train_fraction!r} leaves the test split empty: with p={self.p} "
+                             f"and op={self.op!r} there are {total} pairs and {n_train} would be for training; "
+                             f"choose train_fraction below {1 - 0.5 / total:.6g}")
         return self
 
     def key(self) -> str:
@@ -726,30 +718,36 @@ def classify_phase(history: pd.DataFrame, grok_delay: float = 5.0, test_threshol
 
 
 def _cache_path(config: GrokConfig):
-    from .config import cache_dir
+    from .config import cache_dir_or_none
 
-    path = cache_dir() / "grokking"
-    path.mkdir(parents=True, exist_ok=True)
-    return path / f"{_CACHE_VERSION}-{config.key()}.pkl"
+    path = cache_dir_or_none("grokking")
+    return None if path is None else path / f"{_CACHE_VERSION}-{config.key()}.pkl"
 
 
 _CACHE_VERSION = "v1"
 
 
 def cached_grok(config: GrokConfig, cache: bool = True) -> History:
-    """The history of ``grok(config)``, read from / written to ``cache_dir()/grokking`` when ``cache``."""
+    """The history of ``grok(config)``, read from / written to ``cache_dir()/grokking`` when ``cache``.
+
+    A damaged entry is recomputed; entries are written atomically; an unusable cache directory gives
+    one warning and the run goes on uncached."""
+    from .config import atomic_write
+
+    if not isinstance(config, GrokConfig):
+        raise TypeError(f"config must be a GrokConfig, got {type(config).__name__}")
     if not cache:
         return grok(config).history
+    config.validate()
     path = _cache_path(config)
-    if path.exists():
+    if path is not None and path.exists():
         try:
             return pd.read_pickle(path)
         except Exception:  # a damaged cache entry: recompute
             pass
     history = grok(config).history
-    tmp = path.with_suffix(f".tmp{np.random.randint(1 << 30)}")
-    history.to_pickle(tmp)
-    tmp.replace(path)
+    if path is not None:
+        atomic_write(path, history.to_pickle)
     return history
 
 

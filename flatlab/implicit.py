@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import _validate as _v
 from .data import Dataset
 
 DTYPE = torch.float64
@@ -42,20 +43,6 @@ METRICS = ("all", "observed")
 # ----------------------------------------------------------------------------------------------
 # validation helpers
 # ----------------------------------------------------------------------------------------------
-def _positive(name: str, value, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite {'non-negative' if allow_zero else 'positive'} number")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}={value!r} must be {'≥ 0' if allow_zero else '> 0'}")
-    return float(value)
-
-
-def _int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer ≥ {minimum}")
-    return int(value)
-
-
 def _matrix(name: str, value, ndim: int = 2) -> torch.Tensor:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
@@ -177,7 +164,7 @@ def svm_direction(x, y, C: float = 1e8, tol: float = 1e-10) -> SVMSolution:
     from sklearn.svm import SVC
 
     x, y = _xy(x, y)
-    _positive("C", C)
+    _v.positive("C", C)
     if len(torch.unique(y)) != 2:
         raise ValueError("y must hold both labels +1 and -1")
     svc = SVC(kernel="linear", C=C, tol=tol).fit(x.numpy(), y.numpy())
@@ -238,8 +225,8 @@ def nuclear_norm_completion(dataset: Dataset, shrink_to: float = 1e-4, iters: in
     >>> W = nuclear_norm_completion(ds)                                       # doctest: +SKIP
     """
     m, mask = _completion_data(dataset)
-    _positive("shrink_to", shrink_to)
-    iters = _int("iters", iters)
+    _v.positive("shrink_to", shrink_to)
+    iters = _v.integer("iters", iters, 1)
     observed = torch.where(mask, m, torch.zeros_like(m))
     mu0 = float(torch.linalg.matrix_norm(observed, ord=2))
     mus = mu0 * np.geomspace(0.5, shrink_to, max(2, iters // 50))
@@ -273,8 +260,8 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     """
     if not callable(matvec):
         raise TypeError("matvec must be a callable x -> A x")
-    iters = _int("iters", iters)
-    _positive("tol", tol, allow_zero=True)
+    iters = _v.integer("iters", iters, 1)
+    _v.non_negative("tol", tol)
     x = torch.zeros_like(b)
     r = b.clone()
     stop = float(tol * b.norm()) ** 2
@@ -316,7 +303,7 @@ def natural_gradient(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Ten
     theta, grad = _matrix("theta", theta, 1), _matrix("grad", grad, 1)
     if theta.shape != grad.shape:
         raise ValueError(f"grad has shape {tuple(grad.shape)}, theta {tuple(theta.shape)}")
-    damping = _positive("damping", damping, allow_zero=True)
+    damping = _v.non_negative("damping", damping)
     out, pullback = vjp(f, theta)
     if weights is not None:
         weights = _matrix("weights", weights, 1)
@@ -381,9 +368,9 @@ def train_logistic(x, y, steps: int = 10_000, lr: float = 1.0, method: str = "gd
     from .train import History
 
     x, y = _xy(x, y)
-    steps, n_records, cg_iters = _int("steps", steps), _int("n_records", n_records, 2), _int("cg_iters", cg_iters)
-    lr = _positive("lr", lr)
-    damping = _positive("damping", damping, allow_zero=True)
+    steps, n_records, cg_iters = _v.integer("steps", steps, 1), _v.integer("n_records", n_records, 2), _v.integer("cg_iters", cg_iters, 1)
+    lr = _v.positive("lr", lr)
+    damping = _v.non_negative("damping", damping)
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not known; allowed values: {', '.join(METHODS)}")
     d = x.shape[1]
@@ -460,10 +447,10 @@ class DiagonalLinearNet(nn.Module):
 
     def __init__(self, dim: int, alpha: float = 1.0, jitter: float = 0.0, seed: int = 0):
         super().__init__()
-        dim = _int("dim", dim)
-        alpha = _positive("alpha", alpha)
-        jitter = _positive("jitter", jitter, allow_zero=True)
-        g = torch.Generator().manual_seed(_int("seed", seed, 0))
+        dim = _v.integer("dim", dim, 1)
+        alpha = _v.positive("alpha", alpha)
+        jitter = _v.non_negative("jitter", jitter)
+        g = torch.Generator().manual_seed(_v.seed("seed", seed))
         self.u = nn.Parameter(alpha * (1 + jitter * torch.randn(dim, generator=g, dtype=DTYPE)))
         self.v = nn.Parameter(alpha * (1 + jitter * torch.randn(dim, generator=g, dtype=DTYPE)))
         self.alpha = alpha
@@ -485,7 +472,7 @@ def diagonal_lr(x, y, alpha: float) -> float:
     True
     """
     x, y = _xy(x, y)
-    alpha = _positive("alpha", alpha)
+    alpha = _v.positive("alpha", alpha)
     lam = float(torch.linalg.eigvalsh(x.T @ x / len(y))[-1])
     return 1.0 / (lam * max(8 * alpha**2, float(y.abs().max()) / 2))
 
@@ -520,27 +507,27 @@ def train_diagonal(x, y, alphas: Sequence[float], steps: int = 100_000, lr: floa
     x, y = _xy(x, y)
     if isinstance(alphas, (int, float)):
         alphas = [alphas]
-    alphas = [_positive("alphas", a) for a in alphas]
+    alphas = [_v.positive("alphas", a) for a in alphas]
     if not alphas:
         raise ValueError("alphas must hold at least one init scale")
-    steps = _int("steps", steps)
-    tol = _positive("tol", tol, allow_zero=True)
-    lr_scale = _positive("lr_scale", lr_scale)
+    steps = _v.integer("steps", steps, 1)
+    tol = _v.non_negative("tol", tol)
+    lr_scale = _v.positive("lr_scale", lr_scale)
     n, d = x.shape
     if batch_size is not None:
-        batch_size = _int("batch_size", batch_size)
+        batch_size = _v.integer("batch_size", batch_size, 1)
         if batch_size > n:
             raise ValueError(f"batch_size={batch_size} is larger than the {n} training examples")
     if lr is None:
         lrs = [lr_scale * diagonal_lr(x, y, a) for a in alphas]
     elif isinstance(lr, (int, float)):
-        lrs = [_positive("lr", lr)] * len(alphas)
+        lrs = [_v.positive("lr", lr)] * len(alphas)
     else:
-        lrs = [_positive("lr", v) for v in lr]
+        lrs = [_v.positive("lr", v) for v in lr]
         if len(lrs) != len(alphas):
             raise ValueError(f"lr has {len(lrs)} entries for {len(alphas)} alphas")
-    record_every = _int("record_every", record_every) if record_every is not None else max(1, steps // 100)
-    g = torch.Generator().manual_seed(_int("seed", seed, 0))
+    record_every = _v.integer("record_every", record_every, 1) if record_every is not None else max(1, steps // 100)
+    g = torch.Generator().manual_seed(_v.seed("seed", seed))
     a = torch.tensor(alphas, dtype=DTYPE)[:, None]
     eta = torch.tensor(lrs, dtype=DTYPE)[:, None]
     usq, vsq = (a * a).repeat(1, d), (a * a).repeat(1, d)  # u⊙u and v⊙v: the update needs only these
@@ -630,9 +617,9 @@ class DeepMatrixFactorization(nn.Module):
 
     def __init__(self, n: int, depth: int = 3, init_scale: float = 1e-3, seed: int = 0):
         super().__init__()
-        n, depth = _int("n", n), _int("depth", depth)
-        init_scale = _positive("init_scale", init_scale)
-        g = torch.Generator().manual_seed(_int("seed", seed, 0))
+        n, depth = _v.integer("n", n, 1), _v.integer("depth", depth, 1)
+        init_scale = _v.positive("init_scale", init_scale)
+        g = torch.Generator().manual_seed(_v.seed("seed", seed))
         self.factors = nn.ParameterList([nn.Parameter(init_scale * torch.randn(n, n, generator=g, dtype=DTYPE))
                                          for _ in range(depth)])
         self.n, self.depth, self.init_scale = n, depth, init_scale
@@ -663,8 +650,8 @@ def factorization_lr(dataset: Dataset, depth: int, scale: float = 0.5) -> float:
     >>> ds = flatlab.data.low_rank_matrix(n=10, rank=1)  # doctest: +SKIP
     """
     m, mask = _completion_data(dataset)
-    depth = _int("depth", depth)
-    scale = _positive("scale", scale)
+    depth = _v.integer("depth", depth, 1)
+    scale = _v.positive("scale", scale)
     p = float(mask.double().mean())
     s = float(torch.linalg.matrix_norm(torch.where(mask, m, torch.zeros_like(m)), ord=2)) / p
     return scale / (depth * s ** (2 - 2 / depth))
@@ -704,15 +691,15 @@ def train_factorization(dataset: Dataset, depth: int = 3, init_scales: float | S
     >>> runs = train_factorization(ds, depth=2, init_scales=[1e-2], steps=500)    # doctest: +SKIP
     """
     m, mask = _completion_data(dataset)
-    depth, steps, n_singular = _int("depth", depth), _int("steps", steps), _int("n_singular", n_singular)
+    depth, steps, n_singular = _v.integer("depth", depth, 1), _v.integer("steps", steps, 1), _v.integer("n_singular", n_singular, 1)
     if isinstance(init_scales, (int, float)):
         init_scales = [init_scales]
-    init_scales = [_positive("init_scales", s) for s in init_scales]
+    init_scales = [_v.positive("init_scales", s) for s in init_scales]
     if not init_scales:
         raise ValueError("init_scales must hold at least one value")
-    tol = _positive("tol", tol, allow_zero=True)
-    lr = factorization_lr(dataset, depth, lr_scale) if lr is None else _positive("lr", lr)
-    record_every = _int("record_every", record_every) if record_every is not None else max(1, steps // 200)
+    tol = _v.non_negative("tol", tol)
+    lr = factorization_lr(dataset, depth, lr_scale) if lr is None else _v.positive("lr", lr)
+    record_every = _v.integer("record_every", record_every, 1) if record_every is not None else max(1, steps // 200)
     n = m.shape[0]
     n_singular = min(n_singular, n)
     b = len(init_scales)
@@ -786,7 +773,7 @@ def half_times(history: pd.DataFrame, k: int = 3, column: str = "sv", targets: S
     >>> half_times(h, 2)
     [1.0, 2.0]
     """
-    k = _int("k", k)
+    k = _v.integer("k", k, 1)
     if targets is not None and len(targets) < k:
         raise ValueError(f"targets has {len(targets)} values, need k={k}")
     out = []
@@ -856,11 +843,11 @@ def train_ngd_factorization(dataset: Dataset, depth: int = 3, init_scale: float 
     from .train import History
 
     m, mask = _completion_data(dataset)
-    depth, steps, n_singular = _int("depth", depth), _int("steps", steps), _int("n_singular", n_singular)
-    lr, max_step = _positive("lr", lr), _positive("max_step", max_step)
-    damping, tol = _positive("damping", damping, allow_zero=True), _positive("tol", tol, allow_zero=True)
-    record_every, cg_iters = _int("record_every", record_every), _int("cg_iters", cg_iters)
-    cg_tol = _positive("cg_tol", cg_tol)
+    depth, steps, n_singular = _v.integer("depth", depth, 1), _v.integer("steps", steps, 1), _v.integer("n_singular", n_singular, 1)
+    lr, max_step = _v.positive("lr", lr), _v.positive("max_step", max_step)
+    damping, tol = _v.non_negative("damping", damping), _v.non_negative("tol", tol)
+    record_every, cg_iters = _v.integer("record_every", record_every, 1), _v.integer("cg_iters", cg_iters, 1)
+    cg_tol = _v.positive("cg_tol", cg_tol)
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} is not known; allowed values: {', '.join(METRICS)}")
     n = m.shape[0]
@@ -957,7 +944,7 @@ class DiagonalSweep:
 
     def index(self, alpha: float) -> int:
         """Index of the grid value nearest to ``alpha`` (in log scale)."""
-        return int(np.argmin(np.abs(np.log(np.asarray(self.alphas)) - math.log(_positive("alpha", alpha)))))
+        return int(np.argmin(np.abs(np.log(np.asarray(self.alphas)) - math.log(_v.positive("alpha", alpha)))))
 
 
 def diagonal_sweep(dataset: Dataset, alphas: Sequence[float], steps: int = 100_000, tol: float = 1e-8,
@@ -997,7 +984,7 @@ class FactorizationSweep:
         rows = self.summary[self.summary.depth == depth]
         if rows.empty:
             raise ValueError(f"depth={depth!r} was not computed; available: {sorted(self.summary.depth.unique())}")
-        i = (np.log(rows.init_scale) - math.log(_positive("init_scale", init_scale))).abs().idxmin()
+        i = (np.log(rows.init_scale) - math.log(_v.positive("init_scale", init_scale))).abs().idxmin()
         row = self.summary.loc[i]
         hist = self.history[(self.history.depth == row.depth) & (self.history.init_scale == row.init_scale)]
         return row, hist.reset_index(drop=True)
@@ -1015,7 +1002,7 @@ def factorization_sweep(dataset: Dataset, depths: Sequence[int] = (1, 2, 3), ini
         raise ValueError("depths must hold at least one depth")
     summaries, histories, matrices = [], [], {}
     for depth in depths:
-        runs = train_factorization(dataset, depth=_int("depths", depth), init_scales=list(init_scales), steps=steps,
+        runs = train_factorization(dataset, depth=_v.integer("depths", depth, 1), init_scales=list(init_scales), steps=steps,
                                    tol=tol, lr_scale=lr_scale, seed=seed, record_every=record_every)
         summaries.append(runs.summary)
         histories.append(runs.history)

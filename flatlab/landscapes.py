@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import _validate as _v
+
 
 @dataclass(frozen=True)
 class Basin:
@@ -55,8 +57,7 @@ class Landscape:
     def __init__(self, basins: list[Basin], temperature: float = 0.05, name: str = "landscape"):
         if not basins:
             raise ValueError("basins must hold at least one Basin")
-        if temperature <= 0:
-            raise ValueError(f"temperature={temperature!r} must be > 0")
+        temperature = _v.positive("temperature", temperature)
         for b in basins:
             if np.any(b.eigenvalues <= 0):
                 raise ValueError(f"basin {b.name!r} must have a positive definite hessian")
@@ -104,6 +105,7 @@ class Landscape:
 
     def grid(self, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0), n: int = 121):
         """Loss on an n×n grid: returns (xs, ys, Z) with Z[j, i] = L(xs[i], ys[j])."""
+        n = _v.integer("n", n, 2)
         xs = np.linspace(*xlim, n)
         ys = np.linspace(*ylim, n)
         xx, yy = np.meshgrid(xs, ys)
@@ -130,8 +132,7 @@ def sharp_and_flat(sharpness: float = 20.0, flatness: float = 0.5, temperature: 
     is lower still (−0.5). GD with η < 2/``sharpness`` stays in the pit started there; with
     2/``sharpness`` < η < 2/``flatness`` it is thrown out and settles in the bowl.
     """
-    if not (sharpness > 0 and flatness > 0):
-        raise ValueError("sharpness and flatness must be positive")
+    sharpness, flatness = _v.positive("sharpness", sharpness), _v.positive("flatness", flatness)
     if sharpness <= 4 * flatness:
         raise ValueError(f"sharpness={sharpness} must exceed 4×flatness={4 * flatness} for a sharp pit")
     return Landscape([
@@ -143,4 +144,5 @@ def sharp_and_flat(sharpness: float = 20.0, flatness: float = 0.5, temperature: 
 def narrow_valley(steep: float = 10.0, shallow: float = 0.1, angle: float = 0.5) -> Landscape:
     """A single rotated quadratic with eigenvalues ``steep`` ≫ ``shallow``: GD zig-zags across the
     valley at the rate set by ``steep`` while it crawls along it at the rate set by ``shallow``."""
+    steep, shallow, angle = _v.positive("steep", steep), _v.positive("shallow", shallow), _v.number("angle", angle)
     return Landscape([Basin("valley", (0.0, 0.0), _rotated(steep, shallow, angle), 0.0)], name="narrow valley")

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
+
+from . import _validate as _v
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -20,19 +23,26 @@ ACTIVATIONS = {
 }
 
 
-def _check_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer ≥ {minimum}")
-    return value
-
-
 def _scale_init(module: nn.Module, init_scale: float) -> None:
-    if not (isinstance(init_scale, (int, float)) and init_scale > 0):
-        raise ValueError(f"init_scale={init_scale!r} must be a positive number")
+    init_scale = _v.positive("init_scale", init_scale)
     if init_scale != 1.0:
         with torch.no_grad():
             for p in module.parameters():
                 p.mul_(init_scale)
+
+
+def _widths(hidden) -> list[int]:
+    if _is_int(hidden):
+        return [_v.integer("hidden", hidden, 1)]
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (list, tuple, range, np.ndarray, torch.Tensor)):
+        raise TypeError(f"hidden must be a width or a sequence of widths (positive integers), e.g. [64, 64]; "
+                        f"got {type(hidden).__name__} {hidden!r}")
+    return [_v.integer(f"hidden[{i}]", h, 1) for i, h in enumerate(hidden)]
+
+
+def _is_int(value) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and (
+        isinstance(value, (int, np.integer)) or (isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 0))
 
 
 class MLP(nn.Module):
@@ -48,13 +58,12 @@ class MLP(nn.Module):
     def __init__(self, in_dim: int, hidden: Sequence[int] = (64, 64), out_dim: int = 10,
                  activation: str = "relu", init_scale: float = 1.0, bias: bool = True, seed: int | None = None):
         super().__init__()
-        _check_int("in_dim", in_dim)
-        _check_int("out_dim", out_dim)
-        if isinstance(hidden, int):
-            hidden = [hidden]
-        hidden = [_check_int("hidden", h) for h in hidden]
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation={activation!r} is unknown; allowed values: {', '.join(ACTIVATIONS)}")
+        in_dim, out_dim = _v.integer("in_dim", in_dim, 1), _v.integer("out_dim", out_dim, 1)
+        hidden = _widths(hidden)
+        _v.choice("activation", activation, ACTIVATIONS)
+        bias = _v.boolean("bias", bias)
+        seed = _v.seed("seed", seed, allow_none=True)
+        _v.positive("init_scale", init_scale)
         self.in_dim, self.out_dim, self.hidden, self.activation = in_dim, out_dim, list(hidden), activation
         if seed is not None:
             torch.manual_seed(seed)
@@ -89,9 +98,10 @@ class ModularMLP(nn.Module):
     def __init__(self, p: int = 59, embed_dim: int = 64, hidden: int = 128, init_scale: float = 1.0,
                  seed: int | None = None):
         super().__init__()
-        self.p = _check_int("p", p, 2)
-        _check_int("embed_dim", embed_dim)
-        _check_int("hidden", hidden)
+        self.p = p = _v.integer("p", p, 2)
+        embed_dim, hidden = _v.integer("embed_dim", embed_dim, 1), _v.integer("hidden", hidden, 1)
+        seed = _v.seed("seed", seed, allow_none=True)
+        _v.positive("init_scale", init_scale)
         if seed is not None:
             torch.manual_seed(seed)
         self.embed_a = nn.Embedding(p, embed_dim)
@@ -136,11 +146,11 @@ def rescale_layers(model: MLP, alpha: float, layer: int = 0) -> MLP:
     if model.activation not in HOMOGENEOUS:
         raise ValueError(f"model.activation={model.activation!r} is not positively homogeneous: rescaling would "
                          f"change the function; allowed activations: {', '.join(HOMOGENEOUS)}")
-    if not (isinstance(alpha, (int, float)) and alpha > 0 and alpha != float("inf")):
-        raise ValueError(f"alpha={alpha!r} must be a positive finite number")
+    alpha = _v.positive("alpha", alpha)
     n_layers = len(model.linears)
-    if not (isinstance(layer, int) and 0 <= layer < n_layers - 1):
-        raise ValueError(f"layer={layer!r} must be an integer in 0..{n_layers - 2} (a layer followed by another)")
+    if n_layers < 2:
+        raise ValueError(f"model has {n_layers} linear layer(s): rescaling needs a layer followed by another")
+    layer = _v.integer("layer", layer, 0, n_layers - 2, hint="a layer followed by another")
     out = copy.deepcopy(model)
     first, second = out.linears[layer], out.linears[layer + 1]
     with torch.no_grad():

@@ -67,6 +67,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from . import _validate as _v
+
 __all__ = [
     "SAM",
     "MFVI",
@@ -93,28 +95,30 @@ STD_PARAMETERIZATIONS = ("log", "softplus")
 # ----------------------------------------------------------------------------------------------
 # validation helpers
 # ----------------------------------------------------------------------------------------------
-def _number(name: str, value: Any, *, minimum: float | None = None, strict: bool = False,
-            maximum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name}={value!r} must be a number")
-    value = float(value)
-    bad = not math.isfinite(value)
-    if minimum is not None:
-        bad = bad or (value <= minimum if strict else value < minimum)
-    if maximum is not None:
-        bad = bad or value > maximum
-    if bad:
-        lo = "" if minimum is None else (f"> {minimum:g}" if strict else f"≥ {minimum:g}")
-        hi = "" if maximum is None else f"≤ {maximum:g}"
-        rule = " and ".join(s for s in (lo, hi) if s) or "finite"
-        raise ValueError(f"{name}={value!r} must be {rule} (and finite)")
-    return value
+def _check_base_kwargs(base_kwargs: dict) -> None:
+    """The common keyword arguments of the base optimizer, checked by flatlab's rules (torch's own checks
+    do not name a string or a NaN clearly)."""
+    if "lr" in base_kwargs:
+        _v.positive("lr", base_kwargs["lr"], hint="the base optimizer's learning rate")
+    for key in ("momentum", "dampening"):
+        if key in base_kwargs:
+            _v.number(key, base_kwargs[key], 0, 1, high_open=True)
+    for key in ("weight_decay", "eps"):
+        if key in base_kwargs:
+            _v.non_negative(key, base_kwargs[key])
+    if "betas" in base_kwargs:
+        _v.pair("betas", base_kwargs["betas"], 0, 1, high_open=True)
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return int(value)
+def _check_init_std(init_std: float, dtype: torch.dtype, kind: str) -> None:
+    """σ = init_std must survive in the parameters' dtype: σ > 0 and σ², 1/σ finite (the KL uses both)."""
+    info = torch.finfo(dtype)
+    lo, hi = math.sqrt(info.tiny), math.sqrt(info.max)
+    sigma = float(_std(torch.tensor(_inverse_std(init_std, kind), dtype=dtype), kind))
+    if not (lo <= init_std <= hi) or not (lo <= sigma <= hi):
+        raise ValueError(f"init_std={init_std!r} {'underflows' if init_std < lo or sigma < lo else 'overflows'} in "
+                         f"{dtype} (σ = {sigma:g}; the KL term needs σ², 1/σ finite and σ > 0): init_std must be "
+                         f"in [{lo:.3g}, {hi:.3g}] for {dtype} parameters")
 
 
 def _resolve_base(base_optimizer: Any) -> type[Optimizer]:
@@ -138,9 +142,15 @@ def _check_closure(closure: Any, name: str, passes: str) -> Callable[[], Tensor]
     return closure
 
 
-def _call(closure: Callable[[], Tensor]) -> Tensor:
+def _call(closure: Callable[[], Tensor], params: Sequence[Tensor], name: str) -> Tensor:
+    """``closure()`` under autograd; a ValueError when it left no gradient on any parameter (a closure that
+    forgets ``loss.backward()`` would otherwise make the step do nothing, silently)."""
     with torch.enable_grad():
-        return closure()
+        loss = closure()
+    if not any(p.grad is not None for p in params):
+        raise ValueError(f"{name}.step(closure): after closure() no parameter has a gradient (every .grad is None); "
+                         "the closure must call loss.backward() before it returns the loss")
+    return loss
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,7 +173,8 @@ def sam_perturbation(grads: Sequence[Tensor], rho: float | Sequence[float],
     n = len(grads)
     if n == 0:
         return []
-    rhos = [float(rho)] * n if not isinstance(rho, (list, tuple)) else [float(r) for r in rho]
+    rhos = [_v.non_negative("rho", rho)] * n if not isinstance(rho, (list, tuple)) else \
+        [_v.non_negative(f"rho[{i}]", r) for i, r in enumerate(rho)]
     ad = [bool(adaptive)] * n if not isinstance(adaptive, (list, tuple)) else [bool(a) for a in adaptive]
     if len(rhos) != n or len(ad) != n:
         raise ValueError(f"rho and adaptive must be one value or {n} values (one per tensor)")
@@ -187,6 +198,7 @@ def gaussian_kl(mean: Tensor, std: Tensor, prior_precision: float) -> Tensor:
     >>> float(gaussian_kl(torch.zeros(3), torch.ones(3), prior_precision=1.0))
     0.0
     """
+    prior_precision = _v.positive("prior_precision", prior_precision)
     var = std.pow(2)
     return 0.5 * (prior_precision * (var + mean.pow(2)) - 1.0 - torch.log(prior_precision * var)).sum()
 
@@ -197,6 +209,8 @@ def kl_gradients(mean: Tensor, std: Tensor, prior_precision: float, dataset_size
     >>> kl_gradients(torch.tensor([2.0]), torch.tensor([1.0]), prior_precision=1.0, dataset_size=4)
     (tensor([0.5000]), tensor([0.]))
     """
+    prior_precision = _v.positive("prior_precision", prior_precision)
+    dataset_size = _v.integer("dataset_size", dataset_size, 1)
     return mean * (prior_precision / dataset_size), (prior_precision * std - 1.0 / std) / dataset_size
 
 
@@ -205,7 +219,12 @@ def _std(s: Tensor, kind: str) -> Tensor:
 
 
 def _inverse_std(std: float, kind: str) -> float:
-    return math.log(std) if kind == "log" else math.log(math.expm1(std))
+    if kind == "log":
+        return math.log(std)
+    try:
+        return math.log(math.expm1(std))
+    except OverflowError:  # softplus⁻¹(σ) = σ + log(1 − e^−σ) ≈ σ for large σ
+        return std + math.log1p(-math.exp(-std))
 
 
 def _dstd_ds(s: Tensor, std: Tensor, kind: str) -> Tensor:
@@ -281,12 +300,12 @@ class SAM(Optimizer):
 
     def __init__(self, params: Iterable, base_optimizer: str | type[Optimizer] = "sgd", rho: float = 0.05,
                  adaptive: bool = False, model: nn.Module | None = None, **base_kwargs: Any):
-        rho = _number("rho", rho, minimum=0.0)
-        if not isinstance(adaptive, bool):
-            raise ValueError(f"adaptive={adaptive!r} must be True or False")
+        rho = _v.non_negative("rho", rho)
+        adaptive = _v.boolean("adaptive", adaptive)
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module or None, got {type(model).__name__}")
         base_cls = _resolve_base(base_optimizer)
+        _check_base_kwargs(base_kwargs)
         super().__init__(params, dict(rho=rho, adaptive=adaptive))
         self.base_optimizer = base_cls(self.param_groups, **base_kwargs)
         self.param_groups = self.base_optimizer.param_groups
@@ -303,7 +322,8 @@ class SAM(Optimizer):
         group = dict(param_group)
         group.setdefault("rho", self.defaults["rho"])
         group.setdefault("adaptive", self.defaults["adaptive"])
-        _number("rho", group["rho"], minimum=0.0)
+        _v.non_negative("rho", group["rho"])
+        _v.boolean("adaptive", group["adaptive"])
         self.base_optimizer.add_param_group(group)
 
     @torch.no_grad()
@@ -351,10 +371,11 @@ class SAM(Optimizer):
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:
         """One SAM step: ``closure()`` at ``w``, then at ``w + ε``; returns the loss at ``w``."""
         closure = _check_closure(closure, self._name, "at w and at the perturbed point w + ε")
-        loss = _call(closure)
+        params = [p for group in self.param_groups for p in group["params"]]
+        loss = _call(closure, params, self._name)
         self.first_step(zero_grad=True)
         with frozen_bn_stats(self.model) if self.model is not None else nullcontext():
-            _call(closure)
+            _call(closure, params, self._name)
         self.second_step()
         return loss
 
@@ -411,15 +432,13 @@ class VariationalOptimizer(Optimizer):
                  init_std: float = 1e-2, mc_samples: int = 1, base_optimizer: str | type[Optimizer] = "adam",
                  std_param: str = "log", learn_std: bool = True, model: nn.Module | None = None,
                  generator: torch.Generator | None = None, **base_kwargs: Any):
-        lr = _number("lr", lr, minimum=0.0, strict=True)
-        prior_precision = _number("prior_precision", prior_precision, minimum=0.0, strict=True)
-        dataset_size = _positive_int("dataset_size", dataset_size)
-        init_std = _number("init_std", init_std, minimum=0.0, strict=True)
-        mc_samples = _positive_int("mc_samples", mc_samples)
-        if std_param not in STD_PARAMETERIZATIONS:
-            raise ValueError(f"std_param={std_param!r} is unknown; allowed values: {', '.join(STD_PARAMETERIZATIONS)}")
-        if not isinstance(learn_std, bool):
-            raise ValueError(f"learn_std={learn_std!r} must be True or False")
+        lr = _v.positive("lr", lr)
+        prior_precision = _v.positive("prior_precision", prior_precision)
+        dataset_size = _v.integer("dataset_size", dataset_size, 1)
+        init_std = _v.positive("init_std", init_std)
+        mc_samples = _v.integer("mc_samples", mc_samples, 1)
+        _v.choice("std_param", std_param, STD_PARAMETERIZATIONS)
+        learn_std = _v.boolean("learn_std", learn_std)
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module or None, got {type(model).__name__}")
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -429,6 +448,7 @@ class VariationalOptimizer(Optimizer):
                              "the Gaussian prior already acts as weight decay λ₀/N — set prior_precision instead")
         base_kwargs.pop("weight_decay", None)
         base_cls = _resolve_base(base_optimizer)
+        _check_base_kwargs(base_kwargs)
         defaults = dict(lr=lr, prior_precision=prior_precision, dataset_size=dataset_size, init_std=init_std,
                         mc_samples=mc_samples, learn_std=learn_std, **self._extra_defaults(), **base_kwargs)
         super().__init__(params, defaults)
@@ -437,14 +457,16 @@ class VariationalOptimizer(Optimizer):
         if "weight_decay" in inspect.signature(base_cls).parameters:
             base_kwargs["weight_decay"] = 0.0
         for group in self.param_groups:
-            for key in ("prior_precision", "init_std"):
-                _number(key, group[key], minimum=0.0, strict=True)
-            _positive_int("dataset_size", group["dataset_size"])
-            _positive_int("mc_samples", group["mc_samples"])
+            for key in ("lr", "prior_precision", "init_std"):
+                _v.positive(key, group[key])
+            _v.integer("dataset_size", group["dataset_size"], 1)
+            _v.integer("mc_samples", group["mc_samples"], 1)
+            _v.boolean("learn_std", group["learn_std"])
             self._check_group(group)
             for p in group["params"]:
                 if not p.is_floating_point():
                     raise TypeError("parameters must be floating-point tensors")
+                _check_init_std(group["init_std"], p.dtype, std_param)
                 self.state[p]["std_param"] = torch.full_like(p, _inverse_std(group["init_std"], std_param))
         self._mean_bufs: dict[Tensor, Tensor] = {}
         self.base_optimizer = base_cls(self._base_groups(), **base_kwargs)
@@ -533,7 +555,7 @@ class VariationalOptimizer(Optimizer):
         torch._foreach_copy_(means, ps)
         first_loss, mean_grads, passes = None, None, 0
         if self._needs_mean_gradient():
-            first_loss = _call(closure)
+            first_loss = _call(closure, ps, type(self).__name__)
             mean_grads = self._take_grads(ps)
             passes = 1
         n_samples = max(g["mc_samples"] for g in self.param_groups)
@@ -546,7 +568,7 @@ class VariationalOptimizer(Optimizer):
             eps, dw = self._perturb(ps, sigmas, mean_grads, groups)
             torch._foreach_add_(ps, eps)
             with frozen_bn_stats(self.model) if (self.model is not None and passes > 0) else nullcontext():
-                losses.append(_call(closure))
+                losses.append(_call(closure, ps, type(self).__name__))
             passes += 1
             gs = self._take_grads(ps)
             gs_dw = None if dw is None else torch._foreach_mul(gs, dw)
@@ -647,10 +669,11 @@ class VariationalOptimizer(Optimizer):
         """
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        samples = _positive_int("samples", samples)
+        samples = _v.integer("samples", samples, 1)
         links = {"softmax": lambda o: torch.softmax(o, -1), "sigmoid": torch.sigmoid, "identity": lambda o: o}
-        if link not in links:
-            raise ValueError(f"link={link!r} is unknown; allowed values: {', '.join(links)}")
+        _v.choice("link", link, links)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         was_training = model.training
         model.eval()
         try:
@@ -745,16 +768,16 @@ class MixSAM(VariationalOptimizer):
 
     def __init__(self, params: Iterable, lr: float = 1e-3, *, dataset_size: int, rho: float = 0.05, mix: float = 0.5,
                  **kwargs: Any):
-        self._rho = _number("rho", rho, minimum=0.0)
-        self._mix = _number("mix", mix, minimum=0.0, maximum=1.0)
+        self._rho = _v.non_negative("rho", rho)
+        self._mix = _v.number("mix", mix, 0, 1)
         super().__init__(params, lr, dataset_size=dataset_size, **kwargs)
 
     def _extra_defaults(self) -> dict:
         return {"rho": self._rho, "mix": self._mix}
 
     def _check_group(self, group: dict) -> None:
-        _number("rho", group["rho"], minimum=0.0)
-        _number("mix", group["mix"], minimum=0.0, maximum=1.0)
+        _v.non_negative("rho", group["rho"])
+        _v.number("mix", group["mix"], 0, 1)
 
     def _needs_mean_gradient(self) -> bool:
         return any(g["mix"] < 1.0 for g in self.param_groups)
@@ -791,14 +814,14 @@ class VariationalSAM(VariationalOptimizer):
     _passes = "at μ (for the worst-case direction) and at μ + ε"
 
     def __init__(self, params: Iterable, lr: float = 1e-3, *, dataset_size: int, rho: float = 1.0, **kwargs: Any):
-        self._rho = _number("rho", rho, minimum=0.0)
+        self._rho = _v.non_negative("rho", rho)
         super().__init__(params, lr, dataset_size=dataset_size, **kwargs)
 
     def _extra_defaults(self) -> dict:
         return {"rho": self._rho}
 
     def _check_group(self, group: dict) -> None:
-        _number("rho", group["rho"], minimum=0.0)
+        _v.non_negative("rho", group["rho"])
         if group["mc_samples"] != 1:
             raise ValueError(f"mc_samples={group['mc_samples']!r} must be 1 for VariationalSAM "
                              "(its perturbation is deterministic)")
@@ -834,7 +857,7 @@ def calibration(probs: Tensor, y: Tensor, n_bins: int = 10) -> dict:
     if not isinstance(y, Tensor) or y.shape != probs.shape[:1]:
         raise ValueError(f"y must be a tensor of {probs.shape[0]} labels, got "
                          f"{tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__}")
-    n_bins = _positive_int("n_bins", n_bins)
+    n_bins = _v.integer("n_bins", n_bins, 1)
     probs = probs.detach().double()
     conf, pred = probs.max(1)
     correct = (pred == y).double()

@@ -18,9 +18,12 @@ row per run × evaluation (the grid values, ``seed`` and ``run`` identify the ru
   (``ray.init(num_cpus=2, include_dashboard=False)``) unless Ray is already initialized or
   ``RAY_ADDRESS`` names a cluster (``pip install 'flatlab[cluster]'``).
 
-Results are cached on disk (``joblib.Memory`` under ``flatlab.config.cache_dir()/sweeps``), keyed by
+Results are cached on disk (one pickle per sweep under ``flatlab.config.cache_dir()/sweeps``), keyed by
 the *content* of the runs — initial parameters, data, hyper-parameters, probes — and the backend, so
-re-running a sweep (or a widget reopening it) returns the stored frame at once.
+re-running a sweep (or a widget reopening it) returns the stored frame at once. The content is hashed
+on every call (a data set edited in place or given a new tensor is a new key); entries are written
+atomically, a damaged entry is recomputed, and an unusable cache directory gives one warning and the
+sweep runs uncached.
 
 References: Jastrzębski et al. 2017, "Three factors influencing minima in SGD" (arXiv:1711.04623);
 Cohen et al. 2021, "Gradient descent on neural networks typically occurs at the edge of stability"
@@ -35,8 +38,11 @@ import inspect
 import itertools
 import math
 import os
+import pickle
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -47,10 +53,11 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .config import cache_dir
+from . import _validate as _v
+from .config import atomic_write, cache_dir_or_none, cache_path, cache_warning
 from .data import Dataset
 from .models import MLP
-from .train import LOSSES, fit, make_loss
+from .train import LOSSES, _check_model_fits, check_dataset, fit, make_loss
 
 __all__ = ["Run", "sweep", "finals", "train_batched", "BACKENDS", "VMAP_IMPLS"]
 
@@ -59,7 +66,7 @@ VMAP_IMPLS = ("auto", "bmm", "func")
 RUN_OPTIMIZERS = ("sgd", "adam", "adamw")
 _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Softplus, nn.Sigmoid, nn.Identity, nn.LeakyReLU, nn.ELU,
                 nn.SiLU)
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _RESERVED = ("seed", "run", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr_t", "diverged",
              "stopped_early")
 
@@ -67,22 +74,6 @@ _RESERVED = ("seed", "run", "step", "train_loss", "train_acc", "test_loss", "tes
 # ----------------------------------------------------------------------------------------------
 # one run
 # ----------------------------------------------------------------------------------------------
-def _number(name: str, value: Any, *, positive: bool = False, allow_none: bool = False,
-            integer: bool = False, minimum: float | None = None, below: float | None = None):
-    if value is None and allow_none:
-        return None
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(float(value)):
-        raise ValueError(f"{name}={value!r} must be a finite {'integer' if integer else 'number'}")
-    if positive and not value > 0:
-        raise ValueError(f"{name}={value!r} must be > 0")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value!r} must be >= {minimum}")
-    if below is not None and not value < below:
-        raise ValueError(f"{name}={value!r} must be < {below}")
-    return int(value) if integer else float(value)
-
-
 @dataclass
 class Run:
     """One training run of a sweep: the arguments of ``flatlab.fit`` plus a warmup and final probes.
@@ -117,26 +108,23 @@ class Run:
     optimizer: str = "sgd"
 
     def __post_init__(self):
-        if not isinstance(self.model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(self.model).__name__}")
-        if not isinstance(self.dataset, Dataset):
-            raise TypeError(f"dataset must be a flatlab.data.Dataset, got {type(self.dataset).__name__}")
-        self.steps = _number("steps", self.steps, integer=True, positive=True)
-        self.lr = _number("lr", self.lr, positive=True)
-        self.momentum = _number("momentum", self.momentum, minimum=0.0, below=1.0)
-        self.weight_decay = _number("weight_decay", self.weight_decay, minimum=0.0)
-        self.batch_size = _number("batch_size", self.batch_size, integer=True, positive=True, allow_none=True)
+        _v.instance("model", self.model, nn.Module, "a torch.nn.Module")
+        _v.instance("dataset", self.dataset, Dataset, "a flatlab.data.Dataset")
+        self.steps = _v.integer("steps", self.steps, 1)
+        self.lr = _v.positive("lr", self.lr)
+        self.momentum = _v.number("momentum", self.momentum, 0, 1, high_open=True)
+        self.weight_decay = _v.non_negative("weight_decay", self.weight_decay)
+        self.batch_size = _v.integer("batch_size", self.batch_size, 1, allow_none=True)
+        check_dataset(self.dataset)
         if self.batch_size is not None and self.batch_size > self.dataset.n_train:
             raise ValueError(f"batch_size={self.batch_size} must be at most the training-set size "
                              f"{self.dataset.n_train} (or None for full batch)")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss={self.loss!r} is unknown; allowed values: {', '.join(LOSSES)}")
-        self.eval_every = _number("eval_every", self.eval_every, integer=True, positive=True, allow_none=True)
-        self.target_loss = _number("target_loss", self.target_loss, minimum=0.0, allow_none=True)
-        self.warmup = _number("warmup", self.warmup, integer=True, minimum=0)
-        self.seed = _number("seed", self.seed, integer=True, minimum=0, allow_none=True)
-        if self.optimizer not in RUN_OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r} is unknown; allowed values: {', '.join(RUN_OPTIMIZERS)}")
+        _v.choice("loss", self.loss, LOSSES)
+        self.eval_every = _v.integer("eval_every", self.eval_every, 1, allow_none=True)
+        self.target_loss = _v.non_negative("target_loss", self.target_loss, allow_none=True)
+        self.warmup = _v.integer("warmup", self.warmup, 0)
+        self.seed = _v.seed("seed", self.seed, allow_none=True)
+        _v.choice("optimizer", self.optimizer, RUN_OPTIMIZERS)
         if self.warmup and self.optimizer != "sgd":
             raise ValueError(f"warmup={self.warmup} is only supported with optimizer='sgd'")
         for name in ("probes", "final_probes"):
@@ -147,6 +135,7 @@ class Run:
                     raise TypeError(f"each of {name} must be callable as probe(model, dataset, step)"
                                     + (" with an integer .every >= 1" if name == "probes" else ""))
             setattr(self, name, probes)
+        _check_model_fits(self.model, self.dataset, make_loss(self.dataset, self.loss))
 
     @property
     def every(self) -> int:
@@ -455,8 +444,10 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
     runs = list(runs)
     if not runs:
         raise ValueError("runs must not be empty")
-    if impl not in VMAP_IMPLS:
-        raise ValueError(f"impl={impl!r} is unknown; allowed values: {', '.join(VMAP_IMPLS)}")
+    for i, r in enumerate(runs):
+        _v.instance(f"runs[{i}]", r, Run, "a flatlab.sweep.Run")
+    _v.choice("impl", impl, VMAP_IMPLS)
+    check_dataset(runs[0].dataset)  # again: the data may have been edited since the runs were made
     seeds = [0] * len(runs) if seeds is None else list(seeds)
     if len(seeds) != len(runs):
         raise ValueError(f"seeds has {len(seeds)} entries for {len(runs)} runs")
@@ -599,7 +590,23 @@ def _same_data(a: Dataset, b: Dataset) -> bool:
 # ----------------------------------------------------------------------------------------------
 # fingerprints (cache keys and grouping)
 # ----------------------------------------------------------------------------------------------
-_FP_CACHE: dict[int, tuple[Any, str]] = {}
+_FP_MEMO: dict | None = None  # within one sweep call only: {(id(ds), tensor ids and versions): ...}
+
+
+@contextmanager
+def _fingerprint_memo():
+    """Within the block a data set's fingerprint is computed once per (object, tensors, tensor versions);
+    outside it, on every call. Nothing is remembered across calls, so an edit between two sweeps
+    (in place, which bumps ``tensor._version``, through ``.data`` or NumPy, which does not, or by
+    assigning a new tensor) is always seen."""
+    global _FP_MEMO
+    outer = _FP_MEMO
+    if outer is None:
+        _FP_MEMO = {}
+    try:
+        yield
+    finally:
+        _FP_MEMO = outer
 
 
 def _tensor_fp(t: Tensor) -> str:
@@ -607,14 +614,15 @@ def _tensor_fp(t: Tensor) -> str:
 
 
 def _dataset_fingerprint(ds: Dataset) -> str:
-    hit = _FP_CACHE.get(id(ds))
-    if hit is not None and hit[0] is ds:
-        return hit[1]
-    fp = joblib.hash((ds.name, ds.task, ds.n_classes, [_tensor_fp(t) for t in
-                                                       (ds.x_train, ds.y_train, ds.x_test, ds.y_test)]))
-    if len(_FP_CACHE) > 64:
-        _FP_CACHE.clear()
-    _FP_CACHE[id(ds)] = (ds, fp)
+    tensors = (ds.x_train, ds.y_train, ds.x_test, ds.y_test)
+    memo_key = (id(ds), ds.name, ds.task, ds.n_classes, tuple((id(t), t._version) for t in tensors))
+    if _FP_MEMO is not None:
+        hit = _FP_MEMO.get(memo_key)
+        if hit is not None and hit[0] is ds and all(a is b for a, b in zip(hit[1], tensors)):
+            return hit[2]
+    fp = joblib.hash((ds.name, ds.task, ds.n_classes, [_tensor_fp(t) for t in tensors]))
+    if _FP_MEMO is not None:
+        _FP_MEMO[memo_key] = (ds, tensors, fp)  # holding the objects keeps their ids from being reused
     return fp
 
 
@@ -705,16 +713,17 @@ def _points(grid: Any) -> list[dict]:
 
 
 def _seeds(seeds: Any) -> list[int]:
+    example = "e.g. seeds=range(4) or seeds=[0]"
     if isinstance(seeds, (bool, int, np.integer, str, bytes)) or not isinstance(seeds, Iterable):
-        raise ValueError(f"seeds={seeds!r} must be a non-empty sequence of non-negative integers, "
-                         f"e.g. seeds=range(4) or seeds=[0]")
+        raise TypeError(f"seeds must be a non-empty sequence of non-negative integers, {example}; "
+                        f"got {type(seeds).__name__} {seeds!r}")
     seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
-        raise ValueError(f"seeds={seeds!r} must be a non-empty sequence of non-negative integers, "
-                         f"e.g. seeds=range(4) or seeds=[0]")
+    if not seeds:
+        raise ValueError(f"seeds=[] must be a non-empty sequence of non-negative integers, {example}")
+    seeds = [_v.seed(f"seeds[{i}]", s) for i, s in enumerate(seeds)]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={seeds!r} holds duplicates")
-    return [int(s) for s in seeds]
+    return seeds
 
 
 def _init_ray(n_jobs: int):
@@ -731,7 +740,7 @@ def _init_ray(n_jobs: int):
     return ray
 
 
-def _execute(key: str, backend: str, runs: list[Run], seeds: list[int], n_jobs: int, impl: str,
+def _execute(backend: str, runs: list[Run], seeds: list[int], n_jobs: int, impl: str,
              progress: bool) -> list[pd.DataFrame]:
     """Train every run with ``backend``; one frame per run, in order (what the cache stores)."""
     from .config import progress_bar
@@ -804,14 +813,15 @@ def sweep(make_run: Callable[..., Run], grid: Mapping[str, Iterable] | Sequence[
     >>> df.groupby(["lr", "seed"]).size().tolist()
     [21, 21, 21, 21]
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r} is unknown; allowed values: {', '.join(BACKENDS)}")
-    if vmap_impl not in VMAP_IMPLS:
-        raise ValueError(f"vmap_impl={vmap_impl!r} is unknown; allowed values: {', '.join(VMAP_IMPLS)}")
-    if not callable(make_run):
-        raise TypeError(f"make_run must be callable as make_run(**point, seed=seed) -> Run, "
-                        f"got {type(make_run).__name__}")
-    n_jobs = _number("n_jobs", n_jobs, integer=True, positive=True)
+    _v.choice("backend", backend, BACKENDS)
+    _v.choice("vmap_impl", vmap_impl, VMAP_IMPLS)
+    _v.function("make_run", make_run, "make_run(**point, seed=seed) -> Run")
+    n_jobs = _v.integer("n_jobs", n_jobs, 1)
+    progress = _v.boolean("progress", progress)
+    if cache is not None and not isinstance(cache, (bool, str, os.PathLike)):
+        raise TypeError(f"cache must be True, False, None or a directory (str or Path), got {type(cache).__name__}")
+    if isinstance(cache, str) and not cache.strip():
+        raise ValueError("cache='' names no directory: give a directory, True (the default location) or False")
     points, seed_list = _points(grid), _seeds(seeds)
     if backend == "ray":
         _init_ray(n_jobs)  # fail early (ImportError) before building the runs
@@ -827,16 +837,19 @@ def sweep(make_run: Callable[..., Run], grid: Mapping[str, Iterable] | Sequence[
             ids.append({**point, "seed": s})
     t0 = time.perf_counter()
     from_cache = False
-    if cache is False or cache is None:
-        frames = _execute("", backend, runs, run_seeds, n_jobs, vmap_impl, progress)
-    else:
-        location = Path(cache) if not isinstance(cache, bool) else cache_dir() / "sweeps"
-        key = joblib.hash((_CACHE_VERSION, backend, vmap_impl if backend == "vmap" else "",
-                           [_run_fingerprint(r, s) for r, s in zip(runs, run_seeds)]))
-        cached = joblib.Memory(location, verbose=0).cache(
-            _execute, ignore=["runs", "seeds", "n_jobs", "impl", "progress"])
-        from_cache = cached.check_call_in_cache(key, backend, runs, run_seeds, n_jobs, vmap_impl, progress)
-        frames = cached(key, backend, runs, run_seeds, n_jobs, vmap_impl, progress)
+    with _fingerprint_memo():
+        if cache is False or cache is None:
+            frames = _execute(backend, runs, run_seeds, n_jobs, vmap_impl, progress)
+        else:
+            location = cache_path() / "sweeps" if cache is True else Path(os.path.expanduser(str(cache)))
+            key = joblib.hash((_CACHE_VERSION, backend, vmap_impl if backend == "vmap" else "",
+                               [_run_fingerprint(r, s) for r, s in zip(runs, run_seeds)]))
+            path = location / key / "output.pkl"
+            frames = _load_cached(path, key, len(runs))
+            from_cache = frames is not None
+            if frames is None:
+                frames = _execute(backend, runs, run_seeds, n_jobs, vmap_impl, progress)
+                _store_cached(path, key, frames)
     parts = []
     for k, (ident, f) in enumerate(zip(ids, frames)):
         f = f.rename(columns={"lr": "lr_t"})
@@ -848,6 +861,37 @@ def sweep(make_run: Callable[..., Run], grid: Mapping[str, Iterable] | Sequence[
     df.attrs.update(backend=backend, from_cache=from_cache, seconds=time.perf_counter() - t0,
                     grid=list(points[0]))
     return df
+
+
+def _load_cached(path: Path, key: str, n_runs: int) -> list[pd.DataFrame] | None:
+    """The frames stored under ``path``, or None: missing, or damaged (then recomputed, with a warning)."""
+    try:
+        with open(path, "rb") as fh:
+            stored = pickle.load(fh)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:  # unreadable: the cache is not usable, the sweep runs
+        cache_warning(path.parent, err)
+        return None
+    except Exception as err:  # truncated, unreadable, or written by an incompatible version
+        warnings.warn(f"the cached sweep {path} is damaged ({type(err).__name__}: {err}); recomputing it",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    frames = stored.get("frames") if isinstance(stored, dict) else None
+    if (stored.get("key") if isinstance(stored, dict) else None) != key or not isinstance(frames, list) \
+            or len(frames) != n_runs or not all(isinstance(f, pd.DataFrame) for f in frames):
+        warnings.warn(f"the cached sweep {path} does not hold this sweep's results; recomputing it",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return frames
+
+
+def _store_cached(path: Path, key: str, frames: list[pd.DataFrame]) -> None:
+    """Write the frames atomically; an unusable directory warns once and the sweep goes on uncached."""
+    if cache_dir_or_none(root=path.parent) is None:
+        return
+    atomic_write(path, lambda fh: pickle.dump({"version": _CACHE_VERSION, "key": key, "frames": frames}, fh,
+                                              protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def finals(df: pd.DataFrame) -> pd.DataFrame:

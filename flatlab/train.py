@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _validate as _v
 from .data import Dataset
 from .landscapes import Landscape
 
@@ -58,8 +59,8 @@ def make_loss(dataset: Dataset, loss: str = "auto") -> Callable[[torch.Tensor, t
     ``"mse"`` on a classification task regresses one-hot targets: mean over examples of
     ½‖f(x) − e_y‖² (the setting of Cohen et al.'s edge-of-stability experiments).
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is unknown; allowed values: {', '.join(LOSSES)}")
+    _v.instance("dataset", dataset, Dataset, "a flatlab.data.Dataset")
+    _v.choice("loss", loss, LOSSES)
     if loss == "auto":
         loss = {"classification": "cross_entropy", "binary": "logistic", "regression": "mse"}[dataset.task]
     if loss == "cross_entropy":
@@ -104,36 +105,68 @@ def evaluate(model: nn.Module, dataset: Dataset, loss_fn=None) -> dict[str, floa
     return row
 
 
-def _positive(name: str, value, allow_none: bool = False, integer: bool = False):
-    if value is None and allow_none:
-        return None
-    ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not (value > 0) or not math.isfinite(value):
-        kind = "a positive integer" if integer else "a positive finite number"
-        raise ValueError(f"{name}={value!r} must be {kind}")
-    return value
-
-
 def make_optimizer(params: Iterable, optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
                    weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
     """Build a torch optimizer by name (``"sgd"``, ``"adam"``, ``"adamw"``) with checked arguments."""
-    _positive("lr", lr)
-    if not (0 <= momentum < 1):
-        raise ValueError(f"momentum={momentum!r} must be in [0, 1)")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay={weight_decay!r} must be ≥ 0")
+    if not isinstance(optimizer, str):
+        raise TypeError(f"optimizer must be one of {', '.join(OPTIMIZERS)} or a torch.optim.Optimizer instance, "
+                        f"got {type(optimizer).__name__}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={optimizer!r} is unknown; allowed values: {', '.join(OPTIMIZERS)} "
+                         "or a torch.optim.Optimizer instance")
+    lr = _v.positive("lr", lr)
+    momentum = _v.number("momentum", momentum, 0, 1, high_open=True)
+    weight_decay = _v.non_negative("weight_decay", weight_decay)
+    betas = _v.pair("betas", betas, 0, 1, high_open=True)
     if optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
-    if optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
-    raise ValueError(f"optimizer={optimizer!r} is unknown; allowed values: {', '.join(OPTIMIZERS)} "
-                     "or a torch.optim.Optimizer instance")
+    return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+
+
+def check_dataset(dataset: Dataset) -> None:
+    """Raise a ValueError naming the problem when ``dataset`` cannot be trained on.
+
+    Checked on the *whole* train and test sets: at least one training example; finite features
+    (and finite targets for regression); classification labels integers in ``0..n_classes-1``;
+    binary labels ±1. ``fit`` and ``flatlab.sweep`` call it before training, so a mistyped or
+    mutated data set is reported as such, not as a diverged run or a crash mid-run.
+    """
+    _v.instance("dataset", dataset, Dataset, "a flatlab.data.Dataset")
+    if dataset.n_train == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no training examples (x_train has shape "
+                         f"{tuple(dataset.x_train.shape)}): fit needs at least one")
+    k = dataset.n_classes
+    if dataset.task == "classification" and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+        raise ValueError(f"dataset.n_classes={k!r} must be a positive integer (≥ 1) for a classification task")
+    for split in ("train", "test"):
+        x, y = getattr(dataset, split)
+        _v.finite_tensor(f"dataset.x_{split}", x)
+        if dataset.task == "classification":
+            if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+                raise ValueError(f"dataset.y_{split} must hold integer class labels 0..{k - 1} (dtype torch.long), "
+                                 f"got dtype {y.dtype}; convert with y.long()")
+            if y.dim() != 1:
+                raise ValueError(f"dataset.y_{split} must be a vector of class labels, got shape {tuple(y.shape)}")
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= k):
+                bad = int(((y < 0) | (y >= k)).sum())
+                raise ValueError(f"dataset.y_{split} holds {bad} label(s) outside 0..{k - 1} (found "
+                                 f"{int(y.min())}..{int(y.max())}); labels must be in 0..n_classes-1 = 0..{k - 1}")
+        elif dataset.task == "binary":
+            if y.numel() and not bool(((y == 1) | (y == -1)).all()):
+                raise ValueError(f"dataset.y_{split} must hold labels ±1 for the binary task (task 'binary'); "
+                                 f"found other values, e.g. {y[(y != 1) & (y != -1)][0].item()!r}")
+        else:
+            _v.finite_tensor(f"dataset.y_{split}", y)
 
 
 def _check_model_fits(model: nn.Module, dataset: Dataset, loss_fn) -> None:
+    """One forward pass on two training examples, in eval mode and without gradients, so the model's
+    state (BatchNorm running statistics, dropout's random numbers, every module's mode) is unchanged."""
     x, y = dataset.x_train[:2], dataset.y_train[:2]
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
     try:
         with torch.no_grad():
             out = model(x)
@@ -142,9 +175,38 @@ def _check_model_fits(model: nn.Module, dataset: Dataset, loss_fn) -> None:
         raise ValueError(
             f"dataset {dataset.name!r} does not fit the model: inputs of shape {tuple(dataset.x_train.shape)} "
             f"({dataset.x_train.dtype}) with targets {tuple(dataset.y_train.shape)} gave: {err}") from None
+    finally:
+        for m, mode in modes:
+            m.training = mode
     if dataset.task == "classification" and (out.dim() != 2 or out.shape[1] != dataset.n_classes):
         raise ValueError(f"dataset {dataset.name!r} has {dataset.n_classes} classes but the model outputs "
                          f"shape {tuple(out.shape[1:])}")
+
+
+def _check_optimizer(opt: torch.optim.Optimizer, model: nn.Module) -> None:
+    """The optimizer must train this model: its parameters are the model's, some require grad, and
+    its groups' learning rate, weight decay and momentum are finite and in range."""
+    own = {id(p) for p in model.parameters()}
+    params = [p for g in opt.param_groups for p in g["params"]]
+    foreign = sum(id(p) not in own for p in params)
+    if foreign:
+        raise ValueError(f"optimizer holds {foreign} of {len(params)} parameter tensor(s) that are not parameters of "
+                         f"the model: fit would train nothing it evaluates; build the optimizer over this model, "
+                         f"e.g. torch.optim.SGD(model.parameters(), lr=0.1)")
+    if not any(p.requires_grad for p in params):
+        raise ValueError("none of the optimizer's parameters requires grad (requires_grad=False): nothing can train")
+    for i, group in enumerate(opt.param_groups):
+        where = f"optimizer.param_groups[{i}]"
+        _v.positive("lr", group["lr"], hint=where)
+        for key in ("weight_decay", "momentum"):
+            if isinstance(group.get(key), (int, float, np.number, torch.Tensor)):
+                _v.non_negative(key, group[key], hint=where)
+
+
+def _schedule_factor(value, step: int) -> float:
+    """The checked learning-rate multiplier ``schedule(step - 1)`` of step ``step``."""
+    return _v.non_negative(f"schedule({step - 1})", value,
+                           hint=f"the learning-rate multiplier η_t/η of step {step}")
 
 
 def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimizer = "sgd", steps: int = 1000, *,
@@ -176,24 +238,24 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     >>> bool(h.final.train_acc > 0.8), h.diverged
     (True, False)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a flatlab.data.Dataset, got {type(dataset).__name__}")
-    steps = _positive("steps", steps, integer=True)
+    _v.instance("model", model, nn.Module, "a torch.nn.Module")
+    _v.instance("dataset", dataset, Dataset, "a flatlab.data.Dataset")
+    steps = _v.integer("steps", steps, 1)
+    check_dataset(dataset)
     if batch_size is not None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not (1 <= batch_size <= dataset.n_train):
+        batch_size = _v.integer("batch_size", batch_size, hint="or None for full batch")
+        if not (1 <= batch_size <= dataset.n_train):
             raise ValueError(f"batch_size={batch_size!r} must be an integer between 1 and the training-set size "
                              f"{dataset.n_train} (or None for full batch)")
-    eval_every = _positive("eval_every", eval_every, allow_none=True, integer=True) or max(1, steps // 50)
-    if target_loss is not None and not (target_loss >= 0):
-        raise ValueError(f"target_loss={target_loss!r} must be ≥ 0 or None")
-    _positive("divergence_factor", divergence_factor)
-    if schedule is not None and not callable(schedule):
-        raise TypeError("schedule must be callable as schedule(completed_steps) -> learning-rate multiplier")
-    clip = _positive("clip", clip, allow_none=True)
-    if callback is not None and not callable(callback):
-        raise TypeError("callback must be callable as callback(model, step)")
+    eval_every = _v.integer("eval_every", eval_every, 1, allow_none=True) or max(1, steps // 50)
+    target_loss = _v.non_negative("target_loss", target_loss, allow_none=True)
+    seed = _v.seed("seed", seed)
+    if progress is not None:
+        progress = _v.boolean("progress", progress)
+    _v.positive("divergence_factor", divergence_factor)
+    _v.function("schedule", schedule, "schedule(completed_steps) -> learning-rate multiplier", allow_none=True)
+    clip = _v.positive("clip", clip, allow_none=True)
+    _v.function("callback", callback, "callback(model, step)", allow_none=True)
     track_norm = schedule is not None or clip is not None
     probes = list(probes)
     for p in probes:
@@ -201,14 +263,15 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
             raise TypeError("each probe must be callable as probe(model, dataset, step) and have an integer .every ≥ 1")
     loss_fn = make_loss(dataset, loss)
     if isinstance(optimizer, torch.optim.Optimizer):
-        if lr is not None:
-            raise ValueError("lr must not be given together with an optimizer instance (set it on the optimizer)")
-        for group in optimizer.param_groups:
-            _positive("lr", group["lr"])
+        for name, value, default in (("lr", lr, None), ("momentum", momentum, 0.0), ("weight_decay", weight_decay, 0.0)):
+            if value is not default and value != default:
+                raise ValueError(f"{name}={value!r} must not be given together with an optimizer instance "
+                                 f"(set it on the optimizer)")
         opt = optimizer
     else:
         opt = make_optimizer(model.parameters(), optimizer, lr=0.1 if lr is None else lr, momentum=momentum,
                              weight_decay=weight_decay)
+    _check_optimizer(opt, model)
     _check_model_fits(model, dataset, loss_fn)
 
     torch.manual_seed(seed)
@@ -232,6 +295,7 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     base_lrs = [g["lr"] for g in opt.param_groups]
     params = [p for g in opt.param_groups for p in g["params"]]
     grad_norm = math.nan
+    calls, got_grad = 0, False
 
     def record(step: int) -> dict:
         row = {"step": step, **evaluate(model, dataset, loss_fn), "lr": opt.param_groups[0]["lr"]}
@@ -256,20 +320,30 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
         for step in range(1, steps + 1):
             xb, yb = batch()
             if schedule is not None:
-                factor = float(schedule(step - 1))
+                factor = _schedule_factor(schedule(step - 1), step)
                 for g, base in zip(opt.param_groups, base_lrs):
                     g["lr"] = base * factor
             norms: list[float] = []
 
             def closure():
+                nonlocal calls, got_grad
+                calls += 1
                 opt.zero_grad(set_to_none=True)
                 value = loss_fn(model(xb), yb)
                 value.backward()
+                if not got_grad:
+                    got_grad = any(p.grad is not None for p in params)
                 if track_norm:  # the norm before clipping, of the first pass of a two-pass optimizer
                     norms.append(float(torch.nn.utils.clip_grad_norm_(params, math.inf if clip is None else clip)))
                 return value
 
             value = opt.step(closure)
+            if step == 1 and not got_grad:
+                raise ValueError(
+                    f"no parameter received a gradient in step 1: {type(opt).__name__}.step(closure) "
+                    + ("never called the closure (an optimizer used by fit must call closure() for the loss and "
+                       "its gradients)" if calls == 0 else "called the closure, but the loss does not depend on the "
+                       "optimizer's parameters"))
             value = float(value.detach()) if torch.is_tensor(value) else float("nan") if value is None else float(value)
             grad_norm = norms[0] if norms else math.nan
             if callback is not None:
@@ -332,6 +406,16 @@ def optimizer_trajectory(landscape: Landscape, w: nn.Parameter, optimizer: torch
     >>> optimizer_trajectory(sharp_and_flat(), w, torch.optim.SGD([w], lr=0.11), 300, lr=0.11).basin
     'flat'
     """
+    _v.instance("landscape", landscape, Landscape, "a flatlab.landscapes.Landscape")
+    _v.instance("w", w, torch.Tensor, "a 2-element torch tensor (an nn.Parameter)")
+    if w.shape != (2,):
+        raise ValueError(f"w must be a point (x, y) of shape (2,), got shape {tuple(w.shape)}")
+    _v.instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer over [w]")
+    steps = _v.integer("steps", steps, 0)
+    _v.positive("lr", lr)
+    _v.number("momentum", momentum, 0, 1, high_open=True)
+    bound = _v.positive("bound", bound)
+
     def closure():
         loss, w.grad = landscape.value_and_grad(w.detach())
         return loss
@@ -350,6 +434,18 @@ def optimizer_trajectory(landscape: Landscape, w: nn.Parameter, optimizer: torch
                       None if diverged_step else landscape.which_basin(pts[-1]))
 
 
+def _start_point(start) -> torch.Tensor:
+    try:
+        w = torch.as_tensor(np.asarray(start, dtype=float), dtype=torch.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"start must be a point (x, y) of two numbers, got {type(start).__name__} {start!r}") from None
+    if w.shape != (2,):
+        raise ValueError(f"start must be a point (x, y), got shape {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError(f"start={tuple(w.tolist())} must be a finite point (x, y)")
+    return w
+
+
 def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentum: float = 0.0,
                noise: float = 0.0, seed: int = 0, bound: float = 1e3) -> Trajectory:
     """Heavy-ball GD w ← w − η ∇L(w) + β (w − w_prev) (+ Gaussian gradient noise of std ``noise``).
@@ -361,15 +457,14 @@ def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentu
     >>> trajectory(land, (-0.95, 0.5), lr=0.09).basin, trajectory(land, (-0.95, 0.5), lr=0.11).basin
     ('sharp', 'flat')
     """
-    _positive("lr", lr)
-    steps = _positive("steps", steps, integer=True)
-    if not (0 <= momentum < 1):
-        raise ValueError(f"momentum={momentum!r} must be in [0, 1)")
-    if noise < 0:
-        raise ValueError(f"noise={noise!r} must be ≥ 0")
-    w = torch.as_tensor(np.asarray(start, dtype=float), dtype=torch.float64)
-    if w.shape != (2,):
-        raise ValueError(f"start must be a point (x, y), got shape {tuple(w.shape)}")
+    _v.instance("landscape", landscape, Landscape, "a flatlab.landscapes.Landscape")
+    lr = _v.positive("lr", lr)
+    steps = _v.integer("steps", steps, 1)
+    momentum = _v.number("momentum", momentum, 0, 1, high_open=True)
+    noise = _v.non_negative("noise", noise)
+    seed = _v.seed("seed", seed)
+    bound = _v.positive("bound", bound)
+    w = _start_point(start)
     gen = torch.Generator().manual_seed(seed)
     points, prev = [w.clone()], w.clone()
     diverged_step = None

@@ -149,7 +149,7 @@ def test_adamcm_closure_state_dict_and_resume():
 
 @pytest.mark.parametrize("kwargs, name", [
     (dict(lr=0.0), "lr"), (dict(lr=-1.0), "lr"), (dict(lr=float("nan")), "lr"),
-    (dict(betas=(1.0, 0.9)), "betas\\[0\\]"), (dict(betas=(0.9, -0.1)), "betas\\[1\\]"), (dict(betas=0.9), "betas"),
+    (dict(betas=(1.0, 0.9)), "betas\\[0\\]"), (dict(betas=(0.9, -0.1)), "betas\\[1\\]"), (dict(betas=(0.9,)), "betas"),
     (dict(eps=-1e-8), "eps"), (dict(weight_decay=-0.1), "weight_decay"), (dict(buffer_size=-1), "buffer_size"),
     (dict(decay=1.5), "decay"), (dict(decay=-0.1), "decay"), (dict(kappa=-1.0), "kappa"),
 ])
@@ -163,6 +163,8 @@ def test_adamcm_type_errors():
         AdamCM([torch.nn.Parameter(torch.zeros(2))], buffer_size=2.5)
     with pytest.raises(TypeError, match="lr"):
         AdamCM([torch.nn.Parameter(torch.zeros(2))], lr="0.1")
+    with pytest.raises(TypeError, match="betas must be a pair"):  # a number where a pair is meant
+        AdamCM([torch.nn.Parameter(torch.zeros(2))], betas=0.9)
 
 
 def test_adamcm_param_groups_have_their_own_buffers():

@@ -510,10 +510,8 @@ def w_():
     (lambda: SAM(w_(), rho=float("nan")), "rho"),
     (lambda: SAM(w_(), base_optimizer="lbfgsx"), "base_optimizer='lbfgsx' is unknown"),
     (lambda: SAM(w_(), base_optimizer=torch.nn.Linear), "base_optimizer"),
-    (lambda: SAM(w_(), adaptive="yes"), "adaptive"),
     (lambda: SAM(w_(), lr=-1.0), "learning rate"),
     (lambda: MFVI(w_(), dataset_size=0), "dataset_size=0"),
-    (lambda: MFVI(w_(), dataset_size=10.5), "dataset_size"),
     (lambda: MFVI(w_(), dataset_size=10, init_std=0.0), "init_std=0.0"),
     (lambda: MFVI(w_(), dataset_size=10, init_std=-1.0), "init_std"),
     (lambda: MFVI(w_(), dataset_size=10, prior_precision=0.0), "prior_precision"),
@@ -529,6 +527,15 @@ def w_():
 ])
 def test_bad_hyper_parameters_raise_named_value_errors(make, match):
     with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: SAM(w_(), adaptive="yes"), "adaptive must be True or False"),
+    (lambda: MFVI(w_(), dataset_size=10.5), "dataset_size must be a positive integer"),
+])
+def test_hyper_parameters_of_the_wrong_type_raise_named_type_errors(make, match):
+    with pytest.raises(TypeError, match=match):
         make()
 
 

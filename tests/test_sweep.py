@@ -161,8 +161,11 @@ def test_bad_inputs_name_the_parameter(mnist):
         sweep(make, "lr")
     with pytest.raises(ValueError, match="grid name 'seed' is reserved"):
         sweep(make, {"seed": [1]})
-    for bad in (3, [], [-1], [0, 0], [0.5], "01"):
-        with pytest.raises(ValueError, match="seeds="):
+    for bad in ([], [-1], [0, 0]):
+        with pytest.raises(ValueError, match="seeds"):
+            sweep(make, {"lr": [0.1], "batch_size": [32]}, seeds=bad)
+    for bad in (3, [0.5], "01"):  # not a sequence of integers: the wrong type
+        with pytest.raises(TypeError, match="seeds"):
             sweep(make, {"lr": [0.1], "batch_size": [32]}, seeds=bad)
     with pytest.raises(ValueError, match="vmap_impl='jit'"):
         sweep(make, {"lr": [0.1], "batch_size": [32]}, vmap_impl="jit")
@@ -176,11 +179,11 @@ def test_bad_inputs_name_the_parameter(mnist):
 
 def test_run_validates_its_fields(mnist):
     model = flatlab.MLP(40, [8], 10)
-    with pytest.raises(ValueError, match="lr=-0.1 must be > 0"):
+    with pytest.raises(ValueError, match=r"lr=-0.1 must be a positive number \(> 0\)"):
         Run(model, mnist, steps=10, lr=-0.1)
     with pytest.raises(ValueError, match="batch_size=999 must be at most"):
         Run(model, mnist, steps=10, lr=0.1, batch_size=999)
-    with pytest.raises(ValueError, match="momentum=1.0 must be < 1"):
+    with pytest.raises(ValueError, match=r"momentum=1.0 must be a number in \[0, 1\)"):
         Run(model, mnist, steps=10, lr=0.1, momentum=1.0)
     with pytest.raises(ValueError, match="loss='hinge' is unknown"):
         Run(model, mnist, steps=10, lr=0.1, loss="hinge")
