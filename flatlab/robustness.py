@@ -96,7 +96,12 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
     os.unlink(claims_file)
     if fresh:
         shutil.rmtree(cache_dir, ignore_errors=True)
-    claims = [json.loads(line) for line in lines if line.strip()]
+    claims = []
+    for line in filter(str.strip, lines):
+        try:
+            claims.append(json.loads(line))
+        except json.JSONDecodeError:  # the kernel died while writing this claim
+            errors.append(f"a truncated claim record: {line[:80]!r}")
     return {"chapter": path.stem, "seed": seed, "seconds": round(seconds, 2), "errors": errors,
             "claims": [{"name": c["name"], "passed": c["passed"], "figures": c.get("figures", {})} for c in claims]}
 

@@ -323,3 +323,24 @@ def test_phase_sweep_table_and_cache(tmp_path, monkeypatch):
     assert len(list((tmp_path / "grokking").glob("*.pkl"))) == 2
     again, hist2 = gk.phase_sweep([0.0, 1.0], [0.5], base)
     pd.testing.assert_frame_equal(pd.DataFrame(hist[(1.0, 0.5)]), pd.DataFrame(hist2[(1.0, 0.5)]))
+
+
+def test_stablemax_cross_entropy_is_computed_in_float64_like_the_authors():
+    """At a large correct logit float32 loses StableMax's loss and its correct-class gradient; the float64
+    computation (the authors' choice) keeps both, and returns the logits' dtype."""
+    from flatlab.grokking import log_stablemax, stablemax_cross_entropy
+
+    def loss_and_grad(dtype, fn):
+        x = torch.zeros(1, 59, dtype=dtype)
+        x[0, 0] = 1e8
+        x.requires_grad_(True)
+        loss = fn(x)
+        loss.backward()
+        return loss.detach(), x.grad[0, 0].item()
+
+    ref_loss, ref_grad = loss_and_grad(torch.float64, lambda x: -log_stablemax(x, dim=1)[0, 0])
+    naive_loss, naive_grad = loss_and_grad(torch.float32, lambda x: -log_stablemax(x, dim=1)[0, 0])
+    ours_loss, ours_grad = loss_and_grad(torch.float32, lambda x: stablemax_cross_entropy(x, torch.tensor([0])))
+    assert naive_loss.item() == 0.0 and abs(naive_grad / ref_grad - 1) > 0.05   # the float32 failure
+    assert ours_loss.dtype == torch.float32
+    assert abs(ours_loss.item() / ref_loss.item() - 1) < 1e-6 and abs(ours_grad / ref_grad - 1) < 1e-6
