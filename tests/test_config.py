@@ -52,3 +52,19 @@ def test_setup_notebook_sets_template_and_prints(capsys, monkeypatch):
 def test_cache_dir_respects_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FLATLAB_CACHE", str(tmp_path / "c"))
     assert config.cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+
+def test_progress_bar_is_text_in_a_book_build(monkeypatch):
+    """A book build has no kernel: a widget progress bar would leave a dead widget in the HTML."""
+    import tqdm.std
+
+    from flatlab.config import progress_bar
+
+    monkeypatch.setenv("FLATLAB_OFFLINE_FIGURES", "1")
+    bar = progress_bar(total=3, disable=True)
+    assert type(bar) is tqdm.std.tqdm
+    bar.close()
+    monkeypatch.delenv("FLATLAB_OFFLINE_FIGURES")
+    bar = progress_bar(total=3, disable=True)
+    assert isinstance(bar, tqdm.std.tqdm)  # tqdm.auto: a notebook bar in a kernel, text elsewhere
+    bar.close()
