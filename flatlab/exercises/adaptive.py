@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from .base import Array, Case, Hint, Number, _np, run_cases, spec
+from .base import Array, Case, Hint, Number, raw_shape, run_cases, spec
 
 __all__ = ["adam_threshold_reference", "check_adam_threshold", "preconditioned_lambda_max_reference",
            "check_preconditioned_lambda_max", "adam_step_reference", "check_adam_step"]
@@ -74,7 +74,7 @@ def _preconditioned_spec() -> dict:
         in_place="build P into a new array (p = np.sqrt(v_hat) + eps), leave v_hat as it is",
         hints=[
             Hint("return only the largest eigenvalue (one number), not all of them",
-                 lambda c, o: np.shape(_np(o.raw)) == (len(c.args[1]),)),
+                 lambda c, o: raw_shape(o) == (len(c.args[1]),)),
             Hint.like("that is λ_max(H): divide by Adam's preconditioner P first",
                       lambda h, v, eps: float(np.linalg.eigvalsh(h)[-1])),
             Hint.like("eigvalsh sorts ascending: [-1] is the largest eigenvalue, [0] the smallest",
@@ -144,7 +144,7 @@ def _adam_step_spec() -> dict:
         in_place="compute g² into a new array (g ** 2), leave grads as they are",
         hints=[
             Hint("return only the step after the last gradient (one entry per parameter), not one row per step",
-                 lambda c, o: np.shape(_np(o.raw)) == c.args[0].shape),
+                 lambda c, o: raw_shape(o) == c.args[0].shape),
             Hint.like("no bias correction: divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ — the uncorrected step is "
                       "(1−β₁ᵗ)/√(1−β₂ᵗ) times the corrected one: at t = 1 with β₁ = 0.9, β₂ = 0.999 about 3.2 "
                       "times too large", A(lambda m, v, t, g, lr, b1, b2, eps: -lr * m / (sqrt(v) + eps))),

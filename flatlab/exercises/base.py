@@ -343,6 +343,16 @@ class Hint:
         return cls(text, test)
 
 
+def raw_shape(out: Outcome) -> tuple | None:
+    """The shape of the raw answer of a case (None when there is no answer, or it has no shape)."""
+    if out.raw is None or out.error is not None:
+        return None
+    try:
+        return tuple(np.shape(_np(out.raw)))
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
 def evaluate(candidate: Callable, case: Case):
     """``candidate(*copies of case.args)`` with numpy warnings silenced; None if it raises."""
     try:
@@ -427,7 +437,10 @@ def describe_exception(err: BaseException) -> str:
 def _is_stub(err: BaseException) -> bool:
     """A NotImplementedError raised by the student's own code (not by a library it called)."""
     frames = traceback.extract_tb(err.__traceback__)[1:]
-    return isinstance(err, NotImplementedError) and bool(frames) and not _is_library(frames[-1].filename)
+    if not isinstance(err, NotImplementedError) or not frames or _is_library(frames[-1].filename):
+        return False
+    line = (frames[-1].line or "raise").strip()
+    return line.startswith("raise")     # not a library call made from that line that raised it
 
 
 def _attempt(fn: Callable, args: tuple, out: Outcome) -> None:

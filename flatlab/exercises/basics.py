@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from .base import (Answer, Array, Case, Hint, Number, Tensors, _np, as_array, as_number, close, run_cases, show,
-                   show_pair, spec, _problem_for_special)
+from .base import (Answer, Array, Case, Hint, Number, Tensors, _np, _problem_for_special, as_array, as_number, close,
+                   raw_shape, run_cases, show, spec)
 
 
 def _eig(h) -> np.ndarray:
@@ -62,7 +62,7 @@ def _max_stable_lr_spec() -> dict:
         answer=Number(), params=("hessian",),
         hints=[
             Hint("η_max is one number: 2 divided by the *largest* eigenvalue, not an array of 2/λᵢ",
-                 lambda c, o: np.shape(o.raw) == (len(c.args[0]),)),
+                 lambda c, o: raw_shape(o) == (len(c.args[0]),)),
             Hint.like("you used the smallest eigenvalue; the sharpest direction (λ_max) limits η",
                       lambda h: 2 / _eig(h)[0]),
             Hint.like("GD on a quadratic converges up to η = 2/λ_max, not 1/λ_max", lambda h: 1 / _eig(h)[-1]),
@@ -162,7 +162,7 @@ def _power_iteration_spec() -> dict:
                  lambda c, o: o.value is not None and (not np.isfinite(o.value[0]) or not np.isfinite(vec_norm(o))
                                                        or vec_norm(o) > 1e6)),
             Hint("iterate n_iter times: your function stopped after fewer than n_iter/2 Hessian-vector products, "
-                 "before v converged", lambda c, o: o.info.get("calls", c.data["log"]["calls"]) < c.args[2] / 2),
+                 "before v converged", lambda c, o: o.value is not None and o.info["calls"] < c.args[2] / 2),
             Hint("‖Hv‖ is |λ|: it loses the sign of a negative eigenvalue — return the Rayleigh quotient vᵀHv",
                  lambda c, o: o.value is not None and c.expected < 0
                  and abs(o.value[0] + c.expected) <= 1e-5 * abs(c.expected)),
@@ -205,7 +205,7 @@ def _gd_step_spec() -> dict:
         in_place="return a new array (w - η·∇q rather than w -= η·∇q)",
         hints=[
             Hint("A * (w − m) multiplies elementwise (and broadcasts to a matrix); use the matrix product A @ (w − m)",
-                 lambda c, o: np.shape(o.raw) == c.args[2].shape),
+                 lambda c, o: raw_shape(o) == c.args[2].shape),
             Hint.like("wrong sign: GD steps *down* the gradient, w − η∇q", lambda w, m, a, lr: w + lr * g(w, m, a)),
             Hint.like("subtract the centre: the gradient of ½(w−m)ᵀA(w−m) is A(w − m), not Aw",
                       lambda w, m, a, lr: w - lr * a @ w),
@@ -385,18 +385,18 @@ def _hutchinson_trace_spec() -> dict:
         repeat="draw the probes from a generator seeded with `seed`, torch.Generator().manual_seed(seed)",
         hints=[
             Hint("use n_samples probes, one Hessian-vector product vᵀ(Hv) for each",
-                 lambda c, o: len(_probes(o)) != c.args[2]),
+                 lambda c, o: o.value is not None and len(_probes(o)) != c.args[2]),
             Hint("do not normalize the probes: E[vvᵀ] = I needs entries ±1; unit vectors give tr(H)/dim",
                  lambda c, o: _hutchinson_close(c, o.value * c.args[1])),
             Hint("average vᵀHv over the probes, do not sum them", lambda c, o: _hutchinson_close(c, o.value / c.args[2])),
             Hint("average vᵀ(Hv), not vᵀv (which is dim for every ±1 probe)",
                  lambda c, o: abs(o.value - c.args[1]) < 1e-5 * c.args[1]),
             Hint("Rademacher entries are ±1: map random bits b ∈ {0, 1} to 2b − 1",
-                 lambda c, o: entries(o).size and np.isin(entries(o), (0.0, 1.0)).all()),
+                 lambda c, o: o.value is not None and entries(o).size and np.isin(entries(o), (0.0, 1.0)).all()),
             Hint("use Rademacher probes: each entry +1 or −1 with probability ½ (for a diagonal H, vᵀHv is then "
-                 "exactly tr H)", lambda c, o: entries(o).size and not np.isin(entries(o), (-1.0, 1.0)).all()),
+                 "exactly tr H)", lambda c, o: o.value is not None and entries(o).size and not np.isin(entries(o), (-1.0, 1.0)).all()),
             Hint("draw a fresh random probe for every sample, not the same one n times",
-                 lambda c, o: len(_probes(o)) > 1 and all(np.array_equal(p, _probes(o)[0]) for p in _probes(o))),
+                 lambda c, o: o.value is not None and len(_probes(o)) > 1 and all(np.array_equal(p, _probes(o)[0]) for p in _probes(o))),
         ])
 
 

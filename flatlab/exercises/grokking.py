@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .base import Array, Case, Hint, _np, close, run_cases, spec
+from .base import Array, Case, Hint, _np, close, raw_shape, run_cases, spec
 
 
 # ----------------------------------------------------------------------------- StableMax
@@ -115,7 +115,8 @@ def _orthogonal_gradient_spec() -> dict:
         in_place="compute g − (⟨g,w⟩/⟨w,w⟩)·w into a new tensor, leave grad as it is",
         hints=[
             Hint("return a tensor shaped like grad: reshape the flat result back with .reshape(grad.shape)",
-                 lambda c, o: np.size(_np(o.raw)) == c.args[0].numel() and np.shape(_np(o.raw)) != tuple(c.args[0].shape)),
+                 lambda c, o: raw_shape(o) is not None and int(np.prod(raw_shape(o))) == c.args[0].numel()
+                 and raw_shape(o) != tuple(c.args[0].shape)),
             Hint.like("the direction is right; now rescale g⊥ to the norm of the original gradient, ‖g‖",
                       lambda g, w: g.double() - proj(g.double(), w.double())),
             Hint.like("rescale g⊥ to the norm of the gradient ‖g‖, not of the weight ‖w‖",
@@ -163,7 +164,7 @@ def _ipr_spec() -> dict:
         in_place="compute the ratio into a new tensor, leave the spectrum as it is",
         hints=[
             Hint("compute one IPR per row: sum over the last axis (dim=-1), not over all entries or the rows",
-                 lambda c, o: c.args[0].dim() > 1 and np.shape(_np(o.raw)) != tuple(c.expected.shape)),
+                 lambda c, o: c.args[0].dim() > 1 and raw_shape(o) not in (None, tuple(c.expected.shape))),
             Hint.like("that is the participation ratio (Σ P)²/Σ P²; the IPR is its inverse",
                       lambda p: d(p).sum(-1) ** 2 / (d(p) ** 2).sum(-1)),
             Hint.like("normalize: divide Σ P² by (Σ P)² so that one frequency gives 1 and n equal ones 1/n",

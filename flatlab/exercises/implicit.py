@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from .base import Array, Case, Hint, Number, _np, run_cases, spec
+from .base import Array, Case, Hint, Number, raw_shape, run_cases, spec
 
 
 # ------------------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def _normalized_margin_spec() -> dict:
                        f"{c[1].shape[1]}-D") for c in cases],
         reference=normalized_margin_reference, answer=Number(), params=("w", "x", "y"),
         hints=[
-            Hint("return one number: take the minimum over the points", lambda c, o: np.shape(_np(o.raw)) == c.args[2].shape),
+            Hint("return one number: take the minimum over the points", lambda c, o: raw_shape(o) == c.args[2].shape),
             Hint.like("divide by ‖w‖: the margin is a distance, it must not change when w is scaled",
                       lambda w, x, y: (y * (x @ w)).min()),
             Hint.like("divide by ‖w‖, not ‖w‖²", lambda w, x, y: (y * (x @ w)).min() / nrm(w) ** 2),
@@ -140,7 +140,7 @@ def _natural_gradient_spec() -> dict:
         cases=cases, reference=natural_gradient_linear_reference, answer=Array(), params=("x", "grad", "damping"),
         hints=[
             Hint("the Fisher is d×d: XᵀX, not XXᵀ (the result has one entry per parameter)",
-                 lambda c, o: np.shape(_np(o.raw)) == (len(c.args[0]),)),
+                 lambda c, o: raw_shape(o) == (len(c.args[0]),)),
             Hint.like("divide XᵀX by n: the loss is a mean over the examples",
                       lambda x, g, lam: solve(x.T @ x + lam * eye(x), g)),
             Hint.like("add the damping λI before solving", lambda x, g, lam: solve(x.T @ x / len(x), g)),

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .base import Array, Case, Hint, Number, run_cases, spec
+from .base import Array, Case, Hint, Number, raw_shape, run_cases, spec
 
 __all__ = ["gd_iterate_reference", "check_gd_iterate", "heavy_ball_threshold_reference",
            "check_heavy_ball_threshold", "warmup_lr_reference", "check_warmup_lr"]
@@ -51,7 +51,7 @@ def _gd_iterate_spec() -> dict:
         in_place="start from a copy (w = w0.copy()) or write w = w - η·H @ w",
         hints=[
             Hint("return the iterate w_t (a vector shaped like w₀), not the matrix (I − ηH)ᵗ",
-                 lambda c, o: np.shape(o.raw) == c.args[0].shape),
+                 lambda c, o: raw_shape(o) == c.args[0].shape),
             Hint.like("`**` on a numpy array is elementwise: use np.linalg.matrix_power(I − ηH, t) or the "
                       "eigendecomposition", lambda h, w, lr, t: (np.eye(len(w)) - lr * h) ** t @ w),
             Hint.like("a gradient step goes downhill: the factor is I − ηH, not I + ηH",

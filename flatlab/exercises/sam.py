@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .base import Array, Case, Hint, Number, Tensors, _np, close, default_compare, run_cases, show, spec
+from .base import Array, Case, Hint, Number, Tensors, _np, close, default_compare, raw_shape, run_cases, show, spec
 
 _WHY_TENSORS = "the chapter calls .numpy() on them"
 
@@ -66,7 +66,7 @@ def _sam_variant(scale) -> callable:
 
 @spec("sam_perturbation")
 def _sam_perturbation_spec() -> dict:
-    n = _global_norm
+    n = lambda gs: _global_norm(gs) + 1e-12  # noqa: E731 - guarded like the reference, so ‖g‖ = 0 gives 0
     return dict(
         cases=[Case(c, f"grads of shapes {[tuple(g.shape) for g in c[0]]}, ρ={c[1]}") for c in _sam_cases()],
         reference=sam_perturbation_reference, params=("grads", "rho"), compare=_sam_compare,
@@ -74,7 +74,7 @@ def _sam_perturbation_spec() -> dict:
         in_place="return new tensors (rho * g / norm), leave grads as they are",
         hints=[
             Hint("guard against ‖g‖ = 0 (add a tiny constant to the norm)",
-                 lambda c, o: n(c.args[0]) == 0 and o.value is not None and not np.all(np.isfinite(_flat(o.value)))),
+                 lambda c, o: _global_norm(c.args[0]) == 0 and o.value is not None and not np.all(np.isfinite(_flat(o.value)))),
             Hint.like("divide by ‖g‖: the perturbation has length ρ, whatever the gradient's size",
                       _sam_variant(lambda g, gs, rho: rho)),
             Hint.like("wrong sign: SAM moves *up* the loss, ε = +ρ g/‖g‖ (the worst case, not a descent step)",
@@ -85,9 +85,9 @@ def _sam_perturbation_spec() -> dict:
             Hint.like("normalize by the norm of *all* gradients together, not each tensor's own norm",
                       _sam_variant(lambda g, gs, rho: rho / max(float(g.norm()), 1e-30))),
             Hint.like("the norm runs over *all* gradients together, not only the first tensor",
-                      _sam_variant(lambda g, gs, rho: rho / float(gs[0].double().norm()))),
+                      _sam_variant(lambda g, gs, rho: rho / (float(gs[0].double().norm()) + 1e-12))),
             Hint.like("use the Euclidean norm ‖g‖₂ = √Σg², not the sum of absolute values",
-                      _sam_variant(lambda g, gs, rho: rho / float(sum(t.double().abs().sum() for t in gs)))),
+                      _sam_variant(lambda g, gs, rho: rho / (float(sum(t.double().abs().sum() for t in gs)) + 1e-12))),
         ])
 
 
@@ -184,7 +184,7 @@ def _gaussian_kl_spec() -> dict:
         f"expected KL = {c.expected:.6g}, got {o.value:.6g}",
         hints=[
             Hint("return one number: sum the per-element terms over all elements",
-                 lambda c, o: tuple(np.shape(_np(o.raw))) == tuple(c.args[0].shape)),
+                 lambda c, o: raw_shape(o) == tuple(c.args[0].shape)),
             Hint.like("missing the factor ½ in front of the sum",
                       _kl(lambda m, s, v, lam: (lam * (v + m ** 2) - 1 - log(lam * v)).sum())),
             Hint.like("the KL needs the variance σ², not σ: square the standard deviation",
