@@ -21,6 +21,7 @@ number on one case, never on all of them.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import sysconfig
@@ -396,6 +397,7 @@ def torch_equal_nan(a, b) -> bool:
     return bool(((a == b) | both_nan).all())
 
 
+@functools.lru_cache(maxsize=None)
 def _library_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     dirs = {paths.get("stdlib"), paths.get("platstdlib"), paths.get("purelib"), paths.get("platlib"),
