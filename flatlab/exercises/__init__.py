@@ -3,7 +3,10 @@ and say *what* is wrong (the case, the expected and the obtained value), not onl
 
 Each ``check_*`` returns True when every case passes and prints a short report either way; a
 function that still raises ``NotImplementedError`` gets a friendly note instead of a traceback, and
-each has a ``*_reference`` solution the chapter falls back to. One module per topic:
+each has a ``*_reference`` solution the chapter falls back to. All checks share one case runner,
+:func:`flatlab.exercises.base.run_cases` (copies of the inputs, in-place edits detected, one answer
+converter, exceptions shown with the student's line, a hint only when one mistake explains every failing
+case). One module per topic:
 ``basics`` (chapters 00–01), ``sam`` (02), ``lr`` (03), ``implicit`` (04), ``grokking`` (05),
 ``adaptive`` (06).
 """

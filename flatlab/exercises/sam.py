@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
-from .base import NOT_IMPLEMENTED, not_implemented
-from .base import call as _call, report as _report
+from .base import Array, Case, Hint, Number, Tensors, _np, close, default_compare, raw_shape, run_cases, show, spec
+
+_WHY_TENSORS = "the chapter calls .numpy() on them"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -37,58 +39,61 @@ def _sam_cases():
     ]
 
 
-def _sam_hint(grads, rho, got) -> str:
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    norm = float(flat.norm())
-    got_flat = torch.cat([torch.as_tensor(t).reshape(-1) for t in got]).double()
-    exp_flat = flat.double() * rho / norm
-    candidates = [
-        (flat.double() * rho, " — divide by ‖g‖: the perturbation has length ρ, whatever the gradient's size"),
-        (-exp_flat, " — wrong sign: SAM moves *up* the loss, ε = +ρ g/‖g‖ (the worst case, not a descent step)"),
-        (flat.double() * rho / norm ** 2, " — divide by ‖g‖, not ‖g‖²"),
-        (flat.double() / norm, " — multiply by ρ: the unit direction g/‖g‖ must be scaled to the radius"),
-        (torch.cat([(g.double() * rho / max(float(g.norm()), 1e-30)).reshape(-1) for g in grads]),
-         " — normalize by the norm of *all* gradients together, not each tensor's own norm"),
-    ]
-    for cand, hint in candidates:
-        if got_flat.shape == cand.shape and torch.allclose(got_flat, cand, rtol=1e-4, atol=1e-7):
-            return hint
-    return ""
+def _global_norm(grads) -> float:
+    return float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
+
+
+def _flat(ts) -> np.ndarray:
+    return np.concatenate([_np(t).reshape(-1) for t in ts])
+
+
+def _sam_compare(case, out) -> str | None:
+    if close(out.value, case.expected):
+        return None
+    grads, rho = case.args
+    got = _flat(out.value)
+    if not np.all(np.isfinite(got)):
+        return f"got NaN/inf entries: {show(got)}"
+    zero = _global_norm(grads) == 0
+    return (f"expected ε = {show(_flat(case.expected))} (‖ε‖ = {0.0 if zero else rho:.4g} along g), "
+            f"got {show(got)} (‖ε‖ = {np.linalg.norm(got):.4g})")
+
+
+def _sam_variant(scale) -> callable:
+    """The answer ``[g · scale(g, grads, rho) for g in grads]`` of one mistake."""
+    return lambda grads, rho: [g.double() * scale(g.double(), grads, rho) for g in grads]
+
+
+@spec("sam_perturbation")
+def _sam_perturbation_spec() -> dict:
+    n = lambda gs: _global_norm(gs) + 1e-12  # noqa: E731 - guarded like the reference, so ‖g‖ = 0 gives 0
+    return dict(
+        cases=[Case(c, f"grads of shapes {[tuple(g.shape) for g in c[0]]}, ρ={c[1]}") for c in _sam_cases()],
+        reference=sam_perturbation_reference, params=("grads", "rho"), compare=_sam_compare,
+        answer=Tensors(what="gradient", why=_WHY_TENSORS),
+        in_place="return new tensors (rho * g / norm), leave grads as they are",
+        hints=[
+            Hint("guard against ‖g‖ = 0 (add a tiny constant to the norm)",
+                 lambda c, o: _global_norm(c.args[0]) == 0 and o.value is not None and not np.all(np.isfinite(_flat(o.value)))),
+            Hint.like("divide by ‖g‖: the perturbation has length ρ, whatever the gradient's size",
+                      _sam_variant(lambda g, gs, rho: rho)),
+            Hint.like("wrong sign: SAM moves *up* the loss, ε = +ρ g/‖g‖ (the worst case, not a descent step)",
+                      _sam_variant(lambda g, gs, rho: -rho / n(gs))),
+            Hint.like("divide by ‖g‖, not ‖g‖²", _sam_variant(lambda g, gs, rho: rho / n(gs) ** 2)),
+            Hint.like("multiply by ρ: the unit direction g/‖g‖ must be scaled to the radius",
+                      _sam_variant(lambda g, gs, rho: 1 / n(gs))),
+            Hint.like("normalize by the norm of *all* gradients together, not each tensor's own norm",
+                      _sam_variant(lambda g, gs, rho: rho / max(float(g.norm()), 1e-30))),
+            Hint.like("the norm runs over *all* gradients together, not only the first tensor",
+                      _sam_variant(lambda g, gs, rho: rho / (float(gs[0].double().norm()) + 1e-12))),
+            Hint.like("use the Euclidean norm ‖g‖₂ = √Σg², not the sum of absolute values",
+                      _sam_variant(lambda g, gs, rho: rho / (float(sum(t.double().abs().sum() for t in gs)) + 1e-12))),
+        ])
 
 
 def check_sam_perturbation(fn: Callable) -> bool:
     """Check ``fn(grads, rho) -> list of tensors`` returns SAM's ε = ρ g/‖g‖ (global norm)."""
-    cases = _sam_cases()
-    failures = []
-    for grads, rho in cases:
-        inputs = [g.clone() for g in grads]
-        got, err = _call(fn, inputs, rho)
-        if err == NOT_IMPLEMENTED:
-            return not_implemented("sam_perturbation")
-        case = f"grads of shapes {[tuple(g.shape) for g in grads]}, ρ={rho}"
-        if err:
-            failures.append(f"{case}: {err}")
-            continue
-        if not all(torch.equal(a, b) for a, b in zip(inputs, grads)):
-            failures.append(f"{case}: the gradients were modified in place — return new tensors, leave grads as they are")
-            continue
-        if torch.is_tensor(got) or not isinstance(got, (list, tuple)) or len(got) != len(grads):
-            failures.append(f"{case}: return a list with one tensor per gradient ({len(grads)}), "
-                            f"got {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, (list, tuple)) else ""))
-            continue
-        if any(not torch.is_tensor(t) or t.shape != g.shape for t, g in zip(got, grads)):
-            failures.append(f"{case}: each ε must have its gradient's shape {[tuple(g.shape) for g in grads]}")
-            continue
-        expected = sam_perturbation_reference(grads, rho)
-        zero = all(not g.any() for g in grads)
-        if not all(torch.isfinite(t).all() for t in got):
-            hint = " — guard against ‖g‖ = 0 (add a tiny constant to the norm)" if zero else ""
-            failures.append(f"{case}: got NaN/inf{hint}")
-        elif not all(torch.allclose(t.double(), e.double(), rtol=1e-4, atol=1e-7) for t, e in zip(got, expected)):
-            got_norm = float(torch.sqrt(sum((t.double() ** 2).sum() for t in got)))
-            failures.append(f"{case}: expected ‖ε‖ = {0.0 if zero else rho:.4g} along g, got ‖ε‖ = {got_norm:.4g}"
-                            + ("" if zero else _sam_hint(grads, rho, got)))
-    return _report("sam_perturbation", failures, len(cases))
+    return run_cases("sam_perturbation", fn, **_sam_perturbation_spec())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -99,57 +104,52 @@ def reparameterized_sample_reference(mean: torch.Tensor, log_std: torch.Tensor, 
     return mean + torch.exp(log_std) * noise
 
 
-def _reparam_hint(mean, log_std, noise, got) -> str:
-    candidates = [
-        (mean + log_std * noise, " — σ = exp(log_std): exponentiate the log standard deviation"),
-        (mean + torch.exp(2 * log_std) * noise, " — exp(log_std) is σ, not σ²: scale the noise by σ"),
-        (mean + torch.exp(0.5 * log_std) * noise, " — log_std is log σ, not log σ²: use exp(log_std), not exp(log_std / 2)"),
-        (mean + torch.exp(log_std), " — multiply σ by the noise ξ you are given"),
-        (torch.exp(log_std) * noise, " — add the mean μ"),
-    ]
-    for cand, hint in candidates:
-        if torch.allclose(got.detach().double(), cand.detach().double(), rtol=1e-5, atol=1e-7):
-            return hint
-    return " — use the noise you are given (do not draw your own)"
+def _reparam_compare(case, out) -> str | None:
+    problem = default_compare(case, out)
+    if problem:
+        return f"expected w = {show(case.expected)}, got {show(out.value)}"
+    mean, log_std, noise = out.args
+    got = out.raw
+    if not got.requires_grad:
+        return ("the sample carries no gradient — build it as μ + σ·ξ from the tensors you are given (no .detach(), "
+                "no torch.normal), so that ∇ reaches μ and σ: that is the trick")
+    g_mean, g_log_std = torch.autograd.grad(got.sum(), [mean, log_std], allow_unused=True)
+    if g_mean is None or g_log_std is None:
+        which = "μ" if g_mean is None else "log σ"
+        return f"no gradient reaches {which} — the sample must be a differentiable function of μ and log σ"
+    if not close(g_log_std, torch.exp(log_std.detach()) * noise) or not close(g_mean, torch.ones_like(mean)):
+        return "wrong gradients: ∂w/∂μ should be 1 and ∂w/∂s = exp(s)·ξ"
+    return None
+
+
+@spec("reparameterized_sample")
+def _reparameterized_sample_spec() -> dict:
+    gen = torch.Generator().manual_seed(1)
+    raw = [(torch.tensor([0.0, 1.0, -2.0]), torch.tensor([0.0, -1.0, 0.5]), torch.tensor([1.0, -0.5, 2.0])),
+           (torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen) - 2, torch.randn(4, 3, generator=gen))]
+    cases = [Case((m.requires_grad_(True), s.requires_grad_(True), xi), f"μ of shape {tuple(m.shape)}") for m, s, xi in raw]
+    return dict(
+        cases=cases, reference=lambda m, s, xi: reparameterized_sample_reference(m, s, xi).detach(),
+        params=("mean", "log_std", "noise"), compare=_reparam_compare,
+        answer=Array(kinds=("torch",), why="the chapter backpropagates through it"),
+        in_place="compute σ·ξ into a new tensor (torch.exp(log_std) * noise), leave the noise as it is",
+        repeat="use the noise you are given, do not draw your own",
+        hints=[
+            Hint("do not draw noise of your own: use the noise you are given (w = μ + σ·ξ)", lambda c, o: o.varies),
+            Hint.like("σ = exp(log_std): exponentiate the log standard deviation", lambda m, s, xi: m + s * xi),
+            Hint.like("scale the noise by σ = exp(log_std), not σ²: exp(2·log_std) is the variance",
+                      lambda m, s, xi: m + torch.exp(2 * s) * xi),
+            Hint.like("log_std is log σ, not log σ²: use exp(log_std), not exp(log_std / 2)",
+                      lambda m, s, xi: m + torch.exp(0.5 * s) * xi),
+            Hint.like("multiply σ by the noise ξ you are given", lambda m, s, xi: m + torch.exp(s)),
+            Hint.like("add the mean μ", lambda m, s, xi: torch.exp(s) * xi),
+            Hint.like("w = μ + σ·ξ: add the scaled noise, do not subtract it", lambda m, s, xi: m - torch.exp(s) * xi),
+        ])
 
 
 def check_reparameterized_sample(fn: Callable) -> bool:
     """Check ``fn(mean, log_std, noise) -> w`` is μ + exp(s)ξ *and* passes gradients to μ and s."""
-    gen = torch.Generator().manual_seed(1)
-    cases = [(torch.tensor([0.0, 1.0, -2.0]), torch.tensor([0.0, -1.0, 0.5]), torch.tensor([1.0, -0.5, 2.0])),
-             (torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen) - 2, torch.randn(4, 3, generator=gen))]
-    failures = []
-    for mean0, log_std0, noise in cases:
-        mean, log_std = mean0.clone().requires_grad_(True), log_std0.clone().requires_grad_(True)
-        got, err = _call(fn, mean, log_std, noise.clone())
-        if err == NOT_IMPLEMENTED:
-            return not_implemented("reparameterized_sample")
-        case = f"μ of shape {tuple(mean0.shape)}"
-        if err:
-            failures.append(f"{case}: {err}")
-            continue
-        if not torch.is_tensor(got) or got.shape != mean0.shape:
-            failures.append(f"{case}: return one tensor shaped like μ {tuple(mean0.shape)}, got "
-                            f"{tuple(got.shape) if torch.is_tensor(got) else type(got).__name__}")
-            continue
-        expected = reparameterized_sample_reference(mean0, log_std0, noise)
-        if not torch.allclose(got.detach(), expected, rtol=1e-5, atol=1e-6):
-            failures.append(f"{case}: expected w = {expected.flatten()[:3].numpy().round(4).tolist()}…, got "
-                            f"{got.detach().flatten()[:3].numpy().round(4).tolist()}…"
-                            + _reparam_hint(mean0, log_std0, noise, got))
-            continue
-        if not got.requires_grad:
-            failures.append(f"{case}: the sample carries no gradient — build it as μ + σ·ξ from the tensors you "
-                            "are given (no .detach(), no torch.normal), so ∇ reaches μ and σ: that is the trick")
-            continue
-        g_mean, g_log_std = torch.autograd.grad(got.sum(), [mean, log_std], allow_unused=True)
-        if g_mean is None or g_log_std is None:
-            which = "μ" if g_mean is None else "log σ"
-            failures.append(f"{case}: no gradient reaches {which} — the sample must be a differentiable function of μ and log σ")
-        elif not torch.allclose(g_log_std, torch.exp(log_std0) * noise, rtol=1e-5, atol=1e-6) or \
-                not torch.allclose(g_mean, torch.ones_like(mean0)):
-            failures.append(f"{case}: wrong gradients: ∂w/∂μ should be 1 and ∂w/∂s = exp(s)·ξ")
-    return _report("reparameterized_sample", failures, len(cases))
+    return run_cases("reparameterized_sample", fn, **_reparameterized_sample_spec())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,34 +161,13 @@ def gaussian_kl_reference(mean: torch.Tensor, std: torch.Tensor, prior_precision
     return 0.5 * (prior_precision * (var + mean.double() ** 2) - 1.0 - torch.log(prior_precision * var)).sum()
 
 
-def _kl_hint(mean, std, lam, got: float) -> str:
-    m, v = mean.double(), std.double() ** 2
-    log = torch.log
-    candidates = [
-        (((lam * (v + m ** 2) - 1 - log(lam * v)).sum()), "missing the factor ½ in front of the sum"),
-        ((0.5 * (lam * (std.double() + m ** 2) - 1 - log(lam * std.double())).sum()),
-         "the KL needs the variance σ², not σ: square the standard deviation"),
-        ((0.5 * (lam * (v + m ** 2) - 1 - log(lam * std.double())).sum()),
-         "the log term is log(λ₀σ²) = log λ₀ + 2 log σ: square σ inside the log too"),
-        ((0.5 * (lam * (v + m ** 2) - log(lam * v)).sum()),
-         "subtract 1 per element: the ‘−1’ makes the KL zero when q equals the prior"),
-        ((0.5 * (lam * v - 1 - log(lam * v)).sum()), "the mean contributes λ₀μ² — q's mean is not the prior's 0"),
-        ((0.5 * ((v + m ** 2) / lam - 1 + log(lam / v)).sum()),
-         "λ₀ is the prior's *precision*: its variance is 1/λ₀, so the KL has λ₀(σ² + μ²), not (σ² + μ²)/λ₀"),
-        ((0.5 * ((1 / lam + m ** 2) / v - 1 + log(lam * v)).sum()),
-         "that is the reverse divergence KL(p ‖ q): MFVI penalizes KL(q ‖ p), q first"),
-        ((0.5 * (lam * (v + m ** 2) - 1 - log(lam * v)).mean()),
-         "sum over the elements, do not average: the KL of independent coordinates adds up"),
-    ]
-    for value, hint in candidates:
-        if torch.isclose(torch.as_tensor(float(value), dtype=torch.float64), torch.tensor(got, dtype=torch.float64),
-                         rtol=1e-5, atol=1e-8):
-            return " — " + hint
-    return ""
+def _kl(f) -> callable:
+    """A candidate KL from ``f(m, σ, v, λ)`` per element, in float64."""
+    return lambda mean, std, lam: f(mean.double(), std.double(), std.double() ** 2, lam)
 
 
-def check_gaussian_kl(fn: Callable) -> bool:
-    """Check ``fn(mean, std, prior_precision) -> number`` is KL(N(μ, σ²) ‖ N(0, 1/λ₀)) summed over elements."""
+@spec("gaussian_kl")
+def _gaussian_kl_spec() -> dict:
     gen = torch.Generator().manual_seed(2)
     cases = [
         (torch.zeros(3), torch.ones(3), 1.0),
@@ -197,29 +176,39 @@ def check_gaussian_kl(fn: Callable) -> bool:
         (torch.randn(4, 3, generator=gen), torch.rand(4, 3, generator=gen) + 0.05, 0.25),
         (torch.randn(6, generator=gen, dtype=torch.float64), torch.full((6,), 0.02, dtype=torch.float64), 10.0),
     ]
-    failures = []
-    for mean, std, lam in cases:
-        got, err = _call(fn, mean.clone(), std.clone(), lam)
-        if err == NOT_IMPLEMENTED:
-            return not_implemented("gaussian_kl")
-        case = f"μ of shape {tuple(mean.shape)}, λ₀={lam:g}"
-        if err:
-            failures.append(f"{case}: {err}")
-            continue
-        if torch.is_tensor(got) and got.numel() != 1:
-            failures.append(f"{case}: return one number, got a tensor of shape {tuple(got.shape)} — sum the "
-                            "per-element terms over all elements")
-            continue
-        try:
-            got = float(got.detach()) if torch.is_tensor(got) else float(got)
-        except (TypeError, ValueError):
-            failures.append(f"{case}: return a number, got {type(got).__name__}")
-            continue
-        expected = float(gaussian_kl_reference(mean, std, lam))
-        if abs(got - expected) <= 1e-5 * abs(expected) + 1e-8:
-            continue
-        failures.append(f"{case}: expected KL = {expected:.6g}, got {got:.6g}" + _kl_hint(mean, std, lam, got))
-    return _report("gaussian_kl", failures, len(cases))
+    log = torch.log
+    return dict(
+        cases=[Case(c, f"μ of shape {tuple(c[0].shape)}, λ₀={c[2]:g}") for c in cases],
+        reference=lambda m, s, lam: float(gaussian_kl_reference(m, s, lam)), params=("mean", "std", "prior_precision"),
+        answer=Number(), compare=lambda c, o: None if close(o.value, c.expected) else
+        f"expected KL = {c.expected:.6g}, got {o.value:.6g}",
+        hints=[
+            Hint("return one number: sum the per-element terms over all elements",
+                 lambda c, o: raw_shape(o) == tuple(c.args[0].shape)),
+            Hint.like("missing the factor ½ in front of the sum",
+                      _kl(lambda m, s, v, lam: (lam * (v + m ** 2) - 1 - log(lam * v)).sum())),
+            Hint.like("the KL needs the variance σ², not σ: square the standard deviation",
+                      _kl(lambda m, s, v, lam: 0.5 * (lam * (s + m ** 2) - 1 - log(lam * s)).sum())),
+            Hint.like("the log term is log(λ₀σ²) = log λ₀ + 2 log σ: square σ inside the log too",
+                      _kl(lambda m, s, v, lam: 0.5 * (lam * (v + m ** 2) - 1 - log(lam * s)).sum())),
+            Hint.like("subtract 1 per element: the ‘−1’ makes the KL zero when q equals the prior",
+                      _kl(lambda m, s, v, lam: 0.5 * (lam * (v + m ** 2) - log(lam * v)).sum())),
+            Hint.like("the mean contributes λ₀μ² — q's mean is not the prior's 0",
+                      _kl(lambda m, s, v, lam: 0.5 * (lam * v - 1 - log(lam * v)).sum())),
+            Hint.like("λ₀ is the prior's *precision*: its variance is 1/λ₀, so the KL has λ₀(σ² + μ²), not (σ² + μ²)/λ₀",
+                      _kl(lambda m, s, v, lam: 0.5 * ((v + m ** 2) / lam - 1 + log(lam / v)).sum())),
+            Hint.like("that is the reverse divergence KL(p ‖ q): MFVI penalizes KL(q ‖ p), q first",
+                      _kl(lambda m, s, v, lam: 0.5 * ((1 / lam + m ** 2) / v - 1 + log(lam * v)).sum())),
+            Hint.like("sum over the elements, do not average: the KL of independent coordinates adds up",
+                      _kl(lambda m, s, v, lam: 0.5 * (lam * (v + m ** 2) - 1 - log(lam * v)).mean())),
+            Hint.like("the log term enters with a minus sign: ½[λ₀(σ² + μ²) − 1 − log(λ₀σ²)]",
+                      _kl(lambda m, s, v, lam: 0.5 * (lam * (v + m ** 2) - 1 + log(lam * v)).sum())),
+        ])
+
+
+def check_gaussian_kl(fn: Callable) -> bool:
+    """Check ``fn(mean, std, prior_precision) -> number`` is KL(N(μ, σ²) ‖ N(0, 1/λ₀)) summed over elements."""
+    return run_cases("gaussian_kl", fn, **_gaussian_kl_spec())
 
 
 __all__ = ["sam_perturbation_reference", "check_sam_perturbation", "reparameterized_sample_reference",

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..landscapes import Landscape, sharp_and_flat
 from ..plots import PALETTE, color, landscape_figure
-from .base import Interactive
+from .base import Interactive, require_items, require_rows
 
 __all__ = ["sharpness_bar_figure", "eos_figure", "warmup_figure", "warmup_explorer", "critical_momenta_figure",
            "critical_momenta_explorer", "averaging_figure", "interpolation_figure", "cm_start"]
@@ -29,6 +29,8 @@ def _num(x: float) -> str:
 
 def sharpness_bar_figure(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     """λ_max of each run of ``flatlab.adaptive.train_to_loss``'s table, test accuracy in the labels."""
+    require_rows("table", table, ("optimizer", "lr", "lambda_max", "test_acc", "train_loss"),
+                 "the table of flatlab.adaptive.train_to_loss")
     fig = go.Figure()
     labels = [f"{r.optimizer} (η={r.lr:g})" for r in table.itertuples()]
     fig.add_bar(x=labels, y=table.lambda_max, marker_color=[color(i) for i in range(len(table))],
@@ -47,6 +49,7 @@ def eos_figure(history: pd.DataFrame, lr: float, beta1: float = 0.9, title: str 
     λ_max(H) against GD's 2/η, on one log-scale axis."""
     from ..adaptive import adam_threshold
 
+    require_rows("history", history, ("step", "precond_lambda_max"), "the history of a full-batch Adam run")
     thr = adam_threshold(lr, beta1)
     rows = history.dropna(subset=["precond_lambda_max"])
     fig = go.Figure()
@@ -65,6 +68,13 @@ def eos_figure(history: pd.DataFrame, lr: float, beta1: float = 0.9, title: str 
     return fig
 
 
+def _check_grid(grid) -> None:
+    what = "the runs of flatlab.adaptive.warmup_grid, keyed (optimizer, peak η, warmup)"
+    require_items("grid", grid, what)
+    if not any(k[0] != "radam" for k in grid):
+        raise ValueError(f"grid has only RAdam runs: expected {what}, with Adam's")
+
+
 def _runs(grid: dict) -> tuple[list[float], list[int]]:
     lrs = sorted({k[1] for k in grid if k[0] != "radam"})
     warmups = sorted({k[2] for k in grid if k[0] != "radam"})
@@ -74,6 +84,7 @@ def _runs(grid: dict) -> tuple[list[float], list[int]]:
 def warmup_figure(grid: dict, peak_lr: float, warmup: int) -> tuple[go.Figure, str]:
     """Training loss (log) and learning rate of Adam with linear ``warmup`` to ``peak_lr``, beside Adam
     without warmup and RAdam at the same peak η — all from ``flatlab.adaptive.warmup_grid``'s runs."""
+    _check_grid(grid)
     name = next(k[0] for k in grid if k[0] != "radam")
     key = (name, float(peak_lr), int(warmup))
     if key not in grid:
@@ -104,6 +115,7 @@ def warmup_figure(grid: dict, peak_lr: float, warmup: int) -> tuple[go.Figure, s
 
 def warmup_explorer(grid: dict) -> Interactive:
     """Sliders for the warmup length and the peak η over the runs of ``flatlab.adaptive.warmup_grid``."""
+    _check_grid(grid)
     lrs, warmups = _runs(grid)
     style = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="380px"))
     controls = {
@@ -166,6 +178,9 @@ def averaging_figure(results: dict[str, tuple[list[float], float]], title: str |
     """λ_max of the members (dots) and of their average (star) for each averaging method.
 
     ``results`` maps a method label to (members' λ_max values, the average's λ_max)."""
+    require_items("results", results, "a dict mapping an averaging method to (members' λ_max values, the average's λ_max)")
+    for label, (members, _) in results.items():
+        require_items(f"results[{label!r}]'s members", members, "the λ_max of each averaged run")
     fig = go.Figure()
     for i, (label, (members, avg)) in enumerate(results.items()):
         fig.add_scatter(x=[label] * len(members), y=list(members), mode="markers", name=f"{label}: members",
@@ -182,6 +197,8 @@ def averaging_figure(results: dict[str, tuple[list[float], float]], title: str |
 
 def interpolation_figure(alphas, curves: dict[str, np.ndarray], title: str | None = None) -> go.Figure:
     """Training loss along the segment θ(α) = (1−α) θ_a + α θ_b for each labelled pair of runs."""
+    require_items("alphas", alphas, "the interpolation coefficients α")
+    require_items("curves", curves, "a dict mapping a pair of runs to the losses along their segment")
     fig = go.Figure()
     for i, (label, losses) in enumerate(curves.items()):
         fig.add_scatter(x=np.asarray(alphas), y=np.asarray(losses), mode="lines+markers", name=label,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import ipywidgets as W
 import numpy as np
@@ -164,6 +164,35 @@ class _Box(W.VBox):
             fig = self.interactive.offline_figure()
             data["text/html"] = pio.renderers["notebook"].to_mimebundle(fig.to_dict())["text/html"]
         return data
+
+
+def require_rows(name: str, table, columns: Sequence[str] = (), about: str = ""):
+    """``table`` when it is a DataFrame with ``columns`` and at least one row; else a ValueError naming the
+    parameter ``name`` and what it expects (``about``: where such a frame comes from)."""
+    import pandas as pd
+
+    what = "a DataFrame" + (f" with columns {', '.join(map(str, columns))}" if columns else "") + (
+        f" ({about})" if about else "")
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be {what}, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} must be {what}; it has no column {', '.join(map(repr, missing))} "
+                         f"(columns: {', '.join(map(str, table.columns)) or 'none'})")
+    if len(table) == 0:
+        raise ValueError(f"{name} is empty: expected {what}, with at least one row")
+    return table
+
+
+def require_items(name: str, items, what: str):
+    """``items`` when it holds at least one item; else ``ValueError("<name> is empty: expected <what>")``."""
+    try:
+        n = len(items)
+    except TypeError:
+        raise ValueError(f"{name} must be {what}, got {type(items).__name__}") from None
+    if n == 0:
+        raise ValueError(f"{name} is empty: expected {what}")
+    return items
 
 
 def control_values(control: W.ValueWidget, max_values: int = 12) -> list:

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from ..grokking import PHASES, steps_to
 from ..plots import PALETTE, color
-from .base import Interactive
+from .base import Interactive, require_items, require_rows
 
 PHASE_COLORS = {"comprehension": PALETTE[2], "grokking": PALETTE[0], "memorization": PALETTE[1],
                 "confusion": "#999999"}
@@ -54,6 +54,8 @@ def accuracy_figure(histories: Mapping[str, pd.DataFrame], title: str = "grokkin
         histories = {"run": histories}
     if not histories:
         raise ValueError("histories must name at least one run")
+    for label, h in histories.items():
+        require_rows(f"histories[{label!r}]", h, ("step", "train_acc", "test_acc"), "a run's training history")
     fig = go.Figure()
     for i, (label, h) in enumerate(histories.items()):
         _add_accuracy_traces(fig, h, label, i, marks)
@@ -67,6 +69,8 @@ def weight_norm_figure(histories: Mapping[str, pd.DataFrame], title: str | None 
     """‖w‖₂ of all parameters against the step (log axis), with each run's 95 %-test step marked."""
     if not histories:
         raise ValueError("histories must name at least one run")
+    for label, h in histories.items():
+        require_rows(f"histories[{label!r}]", h, ("step", "weight_norm", "test_acc"), "a run's training history")
     fig = go.Figure()
     top = max(float(h["weight_norm"].max()) for h in histories.values())
     for i, (label, h) in enumerate(histories.items()):
@@ -129,6 +133,8 @@ def _check_table(table) -> None:
     need = {"weight_decay", "train_fraction", "phase", "step_test", "delay"}
     if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
         raise ValueError(f"table must be a DataFrame from flatlab.grokking.phase_sweep with columns {sorted(need)}")
+    if table.empty:
+        raise ValueError("table is empty: expected the rows of flatlab.grokking.phase_sweep, one per run")
 
 
 def sweep_figure(table: pd.DataFrame, histories: Mapping, weight_decay: float, train_fraction: float,
@@ -136,6 +142,7 @@ def sweep_figure(table: pd.DataFrame, histories: Mapping, weight_decay: float, t
     """Left: the phase diagram with the selected cell outlined. Right: that run's accuracy curves (and the
     ``reference`` cell's, thin and grey, for comparison). Returns (figure, status line)."""
     _check_table(table)
+    require_items("histories", histories, "the histories of flatlab.grokking.phase_sweep, keyed (weight_decay, train_fraction)")
     key = (float(weight_decay), float(train_fraction))
     if key not in histories:
         raise ValueError(f"(weight_decay, train_fraction)={key} was not swept; available: {sorted(histories)}")
@@ -171,6 +178,7 @@ def sweep_figure(table: pd.DataFrame, histories: Mapping, weight_decay: float, t
 def sweep_explorer(table: pd.DataFrame, histories: Mapping, reference: tuple[float, float] | None = None) -> Interactive:
     """Sliders for weight decay and train fraction over a precomputed sweep (each update only selects)."""
     _check_table(table)
+    require_items("histories", histories, "the histories of flatlab.grokking.phase_sweep, keyed (weight_decay, train_fraction)")
     wds = sorted(float(w) for w in table.weight_decay.unique())
     fracs = sorted(float(f) for f in table.train_fraction.unique())
     ref = tuple(map(float, reference)) if reference is not None else None
@@ -191,6 +199,11 @@ def fourier_figure(spectra: Mapping[str, "np.ndarray"], k: int = 10, title: str 
     snapshot; the legend gives the share held by the top ``k`` frequencies."""
     if not spectra:
         raise ValueError("spectra must name at least one spectrum")
+    for label, energy in spectra.items():
+        n = np.atleast_1d(np.asarray(energy, dtype=float)).size
+        if n < 2:
+            raise ValueError(f"spectra[{label!r}] has {n} entries: expected the energy at frequencies "
+                             "0 (DC) … ⌊p/2⌋, at least two")
     fig = go.Figure()
     for i, (label, energy) in enumerate(spectra.items()):
         e = np.asarray(energy, dtype=float)[1:]
@@ -214,6 +227,8 @@ def collapse_figure(histories: Mapping[str, pd.DataFrame], title: str | None = N
     Right: the largest |logit| (log scale)."""
     if not histories:
         raise ValueError("histories must name at least one run")
+    for label, h in histories.items():
+        require_rows(f"histories[{label!r}]", h, ("step", "collapsed", "test_acc", "max_logit"), "a run's training history")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("softmax collapse and test accuracy", "largest |logit|"))
     for i, (label, h) in enumerate(histories.items()):
         rows = _positive_steps(h)
@@ -241,6 +256,7 @@ def corrupted_figure(histories: Mapping[str, pd.DataFrame], title: str | None = 
     for i, (label, h) in enumerate(histories.items()):
         if "corrupted_fit" not in h.columns:
             raise ValueError(f"run {label!r} has no corrupted labels (label_noise = 0)")
+        require_rows(f"histories[{label!r}]", h, ("step", "corrupted_true", "test_acc"), "a run's training history")
         rows = _positive_steps(h)
         for col, dash, what in (("corrupted_fit", "solid", "corrupted: memorized wrong label"),
                                 ("corrupted_true", "dash", "corrupted: true label"),
@@ -260,6 +276,8 @@ def ipr_figure(iprs: Mapping[str, "np.ndarray"], threshold: float | None = None,
     if given, at 1/n (a flat spectrum over n frequencies)."""
     if not iprs:
         raise ValueError("iprs must name at least one run")
+    for label, values in iprs.items():
+        require_items(f"iprs[{label!r}]", np.atleast_1d(np.asarray(values, dtype=float)), "one IPR per neuron")
     fig = go.Figure()
     for i, (label, values) in enumerate(iprs.items()):
         v = np.asarray(values, dtype=float)

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..plots import PALETTE, color
-from .base import Interactive
+from .base import Interactive, require_items, require_rows
 
 
 def _fmt_alpha(a: float) -> str:
@@ -31,6 +31,10 @@ def _fmt_alpha(a: float) -> str:
 def margin_figure(histories: Mapping[str, pd.DataFrame], title: str = "the direction of w converges to the max-margin SVM") -> go.Figure:
     """Angle between w_t and the SVM direction (degrees, log-log) and ‖w_t‖ against the step, one curve per run
     (``histories`` maps a legend label naming the optimizer and η to a :func:`train_logistic` history)."""
+    require_items("histories", histories, "a dict mapping a run's label to its train_logistic history")
+    for label, h in histories.items():
+        if isinstance(h, pd.DataFrame) and len(h) == 0:
+            raise ValueError(f"histories[{label!r}] is empty: expected a train_logistic history with at least one row")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("angle to the SVM direction", "‖w_t‖ grows without bound"))
     for i, (label, h) in enumerate(histories.items()):
         if "cos" not in h:
@@ -56,6 +60,7 @@ def margin_figure(histories: Mapping[str, pd.DataFrame], title: str = "the direc
 def diagonal_figure(sweep, alpha: float) -> tuple[go.Figure, str]:
     """Left: the diagonal net's solution at the selected α against the sparse truth and the min-ℓ2 interpolant.
     Right: relative distance to the sparse truth (= min-ℓ1 here) and to the min-ℓ2 interpolant against α."""
+    _check_diagonal(sweep)
     i = sweep.index(alpha)
     row = sweep.table.iloc[i]
     a = sweep.alphas[i]
@@ -89,8 +94,15 @@ def diagonal_figure(sweep, alpha: float) -> tuple[go.Figure, str]:
     return fig, text
 
 
+def _check_diagonal(sweep) -> None:
+    require_items("sweep.alphas", getattr(sweep, "alphas", ()),
+                  "a DiagonalSweep from flatlab.implicit.diagonal_sweep with at least one init scale α")
+    require_rows("sweep.table", sweep.table, ("alpha", "error_truth", "error_l2"), "from flatlab.implicit.diagonal_sweep")
+
+
 def diagonal_explorer(sweep) -> Interactive:
     """A slider over the precomputed init scales α of a :class:`flatlab.implicit.DiagonalSweep`."""
+    _check_diagonal(sweep)
     options = [(_fmt_alpha(a), float(a)) for a in sweep.alphas]
     mid = sweep.alphas[len(sweep.alphas) // 2]
     slider = W.SelectionSlider(options=options, value=float(mid), description="init scale α", continuous_update=False,
@@ -105,6 +117,7 @@ def diagonal_explorer(sweep) -> Interactive:
 def factorization_figure(sweep, depth: int, init_scale: float, n_show: int = 5) -> tuple[go.Figure, str]:
     """Left: the top singular values of W_L⋯W_1 during training for the selected (depth, init scale), the
     target's singular values as a labelled line. Right: held-out error against init scale, one curve per depth."""
+    _check_factorization(sweep)
     row, hist = sweep.run(depth, init_scale)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45],
                         subplot_titles=(f"singular values, depth {int(row.depth)}, init {_fmt_alpha(row.init_scale)}",
@@ -137,8 +150,14 @@ def factorization_figure(sweep, depth: int, init_scale: float, n_show: int = 5) 
     return fig, text
 
 
+def _check_factorization(sweep) -> None:
+    require_rows("sweep.summary", getattr(sweep, "summary", None), ("depth", "init_scale"),
+                 "from flatlab.implicit.factorization_sweep")
+
+
 def factorization_explorer(sweep) -> Interactive:
     """Depth and init-scale sliders over a precomputed :class:`flatlab.implicit.FactorizationSweep`."""
+    _check_factorization(sweep)
     depths = sorted(int(d) for d in sweep.summary.depth.unique())
     inits = sorted(float(a) for a in sweep.summary.init_scale.unique())
     style = dict(style={"description_width": "initial"}, continuous_update=False)
@@ -156,6 +175,13 @@ def incremental_figure(histories: Mapping[str, pd.DataFrame], targets, k: int = 
                        half: Mapping[str, list] | None = None) -> go.Figure:
     """Top-k singular values over the steps for each run (one panel per run) with the target values and the
     half-way times marked — incremental learning shows as one singular value rising after another."""
+    require_items("histories", histories, "a dict mapping a run's label to its history of singular values")
+    if len(np.atleast_1d(targets)) < k:
+        raise ValueError(f"targets has {len(np.atleast_1d(targets))} values: expected the target's top k={k} "
+                         "singular values")
+    for label, h in histories.items():
+        require_rows(f"histories[{label!r}]", h, ("step", *(f"sv{j}" for j in range(1, k + 1))),
+                     "a factorization run's history")
     fig = make_subplots(rows=1, cols=len(histories), subplot_titles=list(histories), shared_yaxes=True)
     for c, (label, h) in enumerate(histories.items(), start=1):
         for j in range(1, k + 1):
@@ -180,6 +206,7 @@ def ngd_figure(results: pd.DataFrame) -> go.Figure:
     for col in ("label", "test_error", "effective_rank"):
         if col not in results:
             raise ValueError(f"results needs a column {col!r}")
+    require_rows("results", results, ("label", "test_error", "effective_rank"))
     fig = make_subplots(rows=1, cols=2, subplot_titles=("held-out error (log)", "effective rank of W"))
     colors = [color(i) for i in range(len(results))]
     fig.add_bar(x=results.label, y=results.test_error, marker_color=colors, showlegend=False, row=1, col=1,

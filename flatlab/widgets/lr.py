@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from ..curvature import stability_threshold
 from ..plots import PALETTE, color
-from .base import Interactive
+from .base import Interactive, require_items, require_rows
 
 __all__ = ["quadratic_run", "quadratic_rate", "quadratic_figure", "quadratic_explorer", "lambda_curves_figure",
            "eos_explorer", "heatmap_figure", "ratio_figure", "sweep_explorer", "noise_scale_label"]
@@ -82,6 +82,7 @@ def quadratic_rate(lam: float, lr: float, momentum: float = 0.0) -> float:
 def quadratic_figure(lr: float = 0.15, momentum: float = 0.0, lams: Sequence[float] = (10.0, 1.0),
                      steps: int = 60, start: Sequence[float] = (1.0, 1.0)) -> tuple[go.Figure, str]:
     """Iterates on the contours of ``½(λ₁w₁² + λ₂w₂²)`` and the loss per step, with the verdict."""
+    require_items("lams", lams, "the curvatures λᵢ > 0 of the quadratic, e.g. (10.0, 1.0)")
     lams = [float(v) for v in lams]
     lam_max = max(lams)
     kind = "gd" if momentum == 0 else "heavy_ball"
@@ -125,6 +126,7 @@ def quadratic_figure(lr: float = 0.15, momentum: float = 0.0, lams: Sequence[flo
 def quadratic_explorer(lams: Sequence[float] = (10.0, 1.0), lr: float = 0.15, momentum: float = 0.0,
                        steps: int = 60) -> Interactive:
     """Sliders for η (log scale) and β: watch GD cross its threshold 2/λ_max (heavy ball: (2+2β)/λ_max)."""
+    require_items("lams", lams, "the curvatures λᵢ > 0 of the quadratic, e.g. (10.0, 1.0)")
     controls = {
         "lr": W.FloatLogSlider(value=lr, base=10, min=-2, max=0, step=0.005, readout_format=".3f",
                                description="learning rate η", **_STYLE),
@@ -154,6 +156,7 @@ def lambda_curves_figure(df: pd.DataFrame, by: str = "lr", seed: int | None = No
     for col in (by, "step", metric):
         if col not in df.columns:
             raise ValueError(f"df has no column {col!r}; columns: {', '.join(map(str, df.columns))}")
+    require_rows("df", df, (by, "step", metric), "a sweep frame")
     seed = df.seed.iloc[0] if seed is None and "seed" in df.columns else seed
     sub = df[df.seed == seed] if "seed" in df.columns else df
     values = sorted(sub[by].unique()) if values is None else list(values)
@@ -204,6 +207,7 @@ def lambda_curves_figure(df: pd.DataFrame, by: str = "lr", seed: int | None = No
 def eos_explorer(df: pd.DataFrame, by: str = "lr", metric: str = "lambda_max", optimizer: str = "GD",
                  mark_peaks: bool = False, title: str = "λ_max along training") -> Interactive:
     """Choose which curves (values of ``by``) and which seed of a λ_max-along-training sweep to show."""
+    require_rows("df", df, (by, "step", metric), "a sweep frame")
     values = sorted(df[by].unique())
     seeds = sorted(df.seed.unique()) if "seed" in df.columns else [None]
     controls = {
@@ -264,6 +268,7 @@ def heatmap_figure(df: pd.DataFrame, metric: str = "lambda_max", seed="mean", ra
 
     ``seed``: one seed or ``"mean"`` (over seeds). Diverged runs are blank and marked ✗.
     """
+    require_rows("df", df, ("lr", "batch_size"), "an η × B sweep frame")
     table = _grid_table(df, metric, seed)
     lrs, bss = list(table.index), list(table.columns)
     z = table.to_numpy(float)
@@ -290,6 +295,7 @@ def heatmap_figure(df: pd.DataFrame, metric: str = "lambda_max", seed="mean", ra
 
 def ratio_figure(df: pd.DataFrame, metric: str = "lambda_max", optimizer: str = "SGD") -> go.Figure:
     """Final ``metric`` of every run against the noise scale η/B (log–log), coloured by batch size."""
+    require_rows("df", df, ("lr", "batch_size", "seed", metric), "an η × B sweep frame")
     last = _finals(df)
     last = last[~last.diverged.astype(bool)] if "diverged" in last else last
     fig = go.Figure()
@@ -306,6 +312,9 @@ def ratio_figure(df: pd.DataFrame, metric: str = "lambda_max", optimizer: str = 
 
 def sweep_explorer(df: pd.DataFrame, optimizer: str = "SGD") -> Interactive:
     """Heat maps of a cached η × B sweep: choose the metric, the seed and an η/B to outline (only selects)."""
+    require_rows("df", df, ("lr", "batch_size", "seed"), "an η × B sweep frame")
+    if not any(m in df.columns for m in METRICS):
+        raise ValueError(f"df has none of the metrics {', '.join(METRICS)}: expected an η × B sweep")
     last = _finals(df)
     metrics = [(label, m) for m, label in METRICS.items() if m in last.columns]
     seeds = [("mean over seeds", "mean")] + [(f"seed {s}", s) for s in sorted(last.seed.unique())]

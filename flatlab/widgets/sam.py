@@ -20,7 +20,7 @@ from ..landscapes import Landscape, sharp_and_flat
 from ..optim import MFVI, SAM, MixSAM, VariationalSAM
 from ..plots import PALETTE, color, landscape_figure
 from ..train import Trajectory, optimizer_trajectory
-from .base import Interactive
+from .base import Interactive, require_items, require_rows
 
 METHODS = ("sgd", "sam", "asam", "mfvi", "mixsam", "vsam")
 #: start points inside the sharp pit of ``sharp_and_flat()`` (its centre is (−1, 0.5))
@@ -83,6 +83,7 @@ def basin_table(landscape: Landscape | None = None, starts: Sequence[Sequence[fl
     per start; MFVI once per seed. The learned-σ runs use ``dataset_size`` and ``prior_precision``
     (prior N(0, 1/λ₀)) in the KL term.
     """
+    require_items("starts", starts, "at least one start point (w₁, w₂)")
     landscape = landscape or sharp_and_flat()
     rows = []
     for start in starts:
@@ -106,6 +107,7 @@ def basin_table(landscape: Landscape | None = None, starts: Sequence[Sequence[fl
 
 def basin_figure(table: pd.DataFrame, title: str = "where each optimizer ends, started inside the sharp pit"):
     """Fraction of runs ending in the flat minimum, against ρ (SAM) or σ (MFVI); SGD as a reference line."""
+    require_rows("table", table, ("method", "value", "basin"), "from basin_table")
     fig = go.Figure()
     sgd = table[table.method == "SGD"]
     for i, (method, rows) in enumerate(table[table.method != "SGD"].groupby("method", sort=False)):
@@ -202,6 +204,9 @@ def sam_mfvi_explorer(landscape: Landscape | None = None, start=PIT_STARTS[0], l
     two 2-D runs of ``steps`` steps, a few tens of milliseconds each) and cached, so returning to a
     value only selects. ``seed`` fixes MFVI's and MixSAM's noise.
     """
+    for name, values, what in (("rhos", rhos, "SAM radii ρ"), ("stds", stds, "MFVI standard deviations σ"),
+                               ("mixes", mixes, "MixSAM mixing coefficients m")):
+        require_items(name, values, f"the {what} to choose from")
     landscape = landscape or sharp_and_flat()
     grid = landscape.grid((-2.5, 3.5), (-2.5, 2.5), 121)
     runs = _Runs(landscape, start, lr, steps, seed)
@@ -227,6 +232,7 @@ def reliability_figure(calibrations: dict, title: str = "reliability diagram (te
     ``calibrations`` maps a label to the dict returned by :func:`flatlab.optim.calibration`; the
     legend shows each ECE.
     """
+    require_items("calibrations", calibrations, "a dict mapping a predictor to flatlab.optim.calibration's result")
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="grey", dash="dot"), name="perfect calibration")
     for i, (label, c) in enumerate(calibrations.items()):
@@ -247,7 +253,12 @@ def comparison_figure(table: pd.DataFrame, metrics=(("test_acc", "test accuracy"
     """One bar panel per metric, one bar per optimizer (``table`` indexed by optimizer label)."""
     from plotly.subplots import make_subplots
 
+    require_rows("table", table, (), "one row per optimizer, indexed by its label")
+    wanted = [m for m, _ in metrics]
     metrics = [(m, name) for m, name in metrics if m in table.columns]
+    if not metrics:
+        raise ValueError(f"table has none of the metric columns {wanted}: expected at least one of them "
+                         f"(columns: {', '.join(map(str, table.columns))})")
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[name for _, name in metrics])
     for j, (m, name) in enumerate(metrics, start=1):
         fig.add_bar(x=list(table.index), y=table[m], marker_color=[color(i) for i in range(len(table))],
@@ -257,6 +268,6 @@ def comparison_figure(table: pd.DataFrame, metrics=(("test_acc", "test accuracy"
     return fig
 
 
-__all__ = ["METHODS", "PIT_STARTS", "make_2d_optimizer", "landscape_run", "basin_table", "basin_figure",
+__all__ = ["METHODS", "PIT_STARTS", "make_2d_optimizer", "landscape_run", "from basin_table", "basin_figure",
            "perturbation_figure", "sam_mfvi_figure", "sam_mfvi_explorer", "reliability_figure",
            "comparison_figure", "PALETTE"]

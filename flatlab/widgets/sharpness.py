@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..plots import PALETTE, surface_figure
-from .base import Interactive
+from .base import Interactive, require_items, require_rows
 
 
 def rescaling_table(model, loss_fn, data, alphas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), rho: float = 0.05,
@@ -16,6 +16,8 @@ def rescaling_table(model, loss_fn, data, alphas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 
     import pandas as pd
 
     from ..curvature import adaptive_sharpness, top_eigenvalues, worst_case_sharpness
+
+    require_items("alphas", alphas, "the rescaling factors α, e.g. (0.1, 1.0, 10.0)")
     from ..models import rescale_layers
 
     x = data[0]
@@ -36,6 +38,7 @@ def rescaling_table(model, loss_fn, data, alphas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 
 
 def rescaling_figure(table, alpha: float = 1.0) -> tuple[go.Figure, str]:
     """Sharpness measures of the rescaled networks relative to α = 1, with the selected α marked."""
+    _check_rescaling(table)
     base = table.iloc[(table.alpha - 1.0).abs().argmin()]
     row = table.iloc[(table.alpha - alpha).abs().argmin()]
     fig = go.Figure()
@@ -55,8 +58,14 @@ def rescaling_figure(table, alpha: float = 1.0) -> tuple[go.Figure, str]:
     return fig, text
 
 
+def _check_rescaling(table) -> None:
+    require_rows("table", table, ("alpha", "lambda_max", "worst_case", "adaptive", "max_output_change"),
+                 "from rescaling_table")
+
+
 def rescaling_explorer(table) -> Interactive:
     """A slider over the precomputed α values of :func:`rescaling_table` (each update only selects)."""
+    _check_rescaling(table)
     values = [float(a) for a in table.alpha]
     slider = W.SelectionSlider(options=[(f"{a:.3g}", a) for a in values], value=min(values, key=lambda a: abs(a - 1)),
                                description="rescaling α", continuous_update=False,
@@ -72,6 +81,7 @@ def slice_surfaces(models: dict, loss_fn, data, span: float = 1.0, n: int = 41, 
     resolutions are sub-grids of it, so a widget never recomputes."""
     from ..curvature import loss_surface, random_direction
 
+    require_items("models", models, "a dict mapping a name to a trained model")
     alphas = np.linspace(-span, span, n)
     out = {}
     for name, model in models.items():
@@ -86,8 +96,15 @@ def slice_surfaces(models: dict, loss_fn, data, span: float = 1.0, n: int = 41, 
     return out
 
 
+def _check_surfaces(surfaces) -> None:
+    require_items("surfaces", surfaces, "the slices of slice_surfaces, keyed (model name, normalized)")
+
+
 def slice_figure(surfaces: dict, model: str, normalized: bool = True, resolution: int = 41,
                  zmax: float | None = None) -> tuple[go.Figure, str]:
+    _check_surfaces(surfaces)
+    if (model, normalized) not in surfaces:
+        raise ValueError(f"(model, normalized)={(model, normalized)!r} is not in surfaces; available: {sorted(surfaces)}")
     alphas, betas, s = surfaces[(model, normalized)]
     stride = max(1, (len(alphas) - 1) // (resolution - 1))
     a, b, z = alphas[::stride], betas[::stride], s[::stride, ::stride]
@@ -100,6 +117,7 @@ def slice_figure(surfaces: dict, model: str, normalized: bool = True, resolution
 
 def slice_explorer(surfaces: dict, zmax: float | None = None) -> Interactive:
     """Choose the minimum, the kind of direction and the resolution of a precomputed 2-D slice."""
+    _check_surfaces(surfaces)
     names = sorted({k[0] for k in surfaces}, key=list(dict.fromkeys(k[0] for k in surfaces)).index)
     n = len(next(iter(surfaces.values()))[0])
     resolutions = [r for r in (11, 21, 41, 81) if r <= n and (n - 1) % (r - 1) == 0]
