@@ -241,6 +241,19 @@ def summary_text(summary: list[dict], times: dict[str, dict], limit: float) -> s
     return "\n".join(lines)
 
 
+def _save(build: Path, budget: str, runs: list[dict]) -> dict:
+    """Merge ``runs`` into ``build/robustness.json`` (atomically) and rewrite the HTML report."""
+    json_path = build / "robustness.json"
+    build.mkdir(parents=True, exist_ok=True)
+    report = merge(json_path, budget, runs)
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    tmp.replace(json_path)
+    (build / "html").mkdir(parents=True, exist_ok=True)
+    (build / "html" / "robustness.html").write_text(report_html(report), encoding="utf-8")
+    return report
+
+
 def run(chapters: list[Path], seeds: list[int], budget: str = "small", jobs: int | None = None,
         build: Path | str = "build", warm_cache: bool = False, timeout: float = 900.0,
         progress: bool = True) -> tuple[int, dict]:
@@ -264,6 +277,7 @@ def run(chapters: list[Path], seeds: list[int], budget: str = "small", jobs: int
     build = Path(build).resolve()
     sources = {str(nb): Path(nb).read_text(encoding="utf-8") for nb in chapters}  # one version per run
     tasks = [(str(nb), s) for nb in chapters for s in seeds]
+    stamp = {"commit": _commit(), "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     bars = {nb.stem: tqdm(total=len(seeds), desc=nb.stem[:28], position=i, leave=True, disable=not progress,
                           unit="seed", file=sys.stderr, dynamic_ncols=True) for i, nb in enumerate(chapters)}
     failed_count = {nb.stem: 0 for nb in chapters}
@@ -274,7 +288,9 @@ def run(chapters: list[Path], seeds: list[int], budget: str = "small", jobs: int
                        for nb, s in tasks]
             for fut in as_completed(futures):
                 r = fut.result()
+                r.update(stamp)
                 runs.append(r)
+                _save(build, budget, [r])  # an interrupted run keeps what it measured
                 bad = bool(r["errors"]) or not all(c["passed"] for c in r["claims"])
                 failed_count[r["chapter"]] += bad
                 bar = bars[r["chapter"]]
@@ -289,17 +305,8 @@ def run(chapters: list[Path], seeds: list[int], budget: str = "small", jobs: int
         for bar in bars.values():
             bar.close()
     runs.sort(key=lambda r: (r["chapter"], r["seed"]))
-    stamp = {"commit": _commit(), "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    for r in runs:
-        r.update(stamp)
     json_path = build / "robustness.json"
-    build.mkdir(parents=True, exist_ok=True)
-    report = merge(json_path, budget, runs)
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1), encoding="utf-8")
-    tmp.replace(json_path)
-    (build / "html").mkdir(parents=True, exist_ok=True)
-    (build / "html" / "robustness.html").write_text(report_html(report), encoding="utf-8")
+    report = _save(build, budget, runs)
     summary = summarize(runs)
     times = chapter_times(runs)
     print(summary_text(summary, times, TIME_LIMITS[budget]))
