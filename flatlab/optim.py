@@ -7,7 +7,7 @@ a perturbation — the shared picture of Ujváry et al. (2022):
 optimizer          perturbation ε                                             learns
 =================  =========================================================  ==================
 SAM                ρ g/‖g‖  (worst case in the ρ-ball, to first order)       w
-ASAM               ρ T²g/‖Tg‖, T = |w|  (worst case in the |w|-scaled ball)  w
+ASAM               ρ T²g/‖Tg‖, T = |w|+η (worst case in the |w|-scaled ball)  w
 MFVI               σ ⊙ ξ,  ξ ~ N(0, I)  (reparameterization trick)            μ = w and σ
 MixSAM             (1 − m)·ρ g/‖g‖ + m·σ ⊙ ξ                                  μ and σ
 VariationalSAM     ρ σ² ⊙ g/‖σ ⊙ g‖  (worst case in the σ-scaled ball)       μ and σ
@@ -77,9 +77,12 @@ __all__ = [
     "VariationalOptimizer",
     "frozen_bn_stats",
     "sam_perturbation",
+    "asam_param_groups",
+    "ASAM_ETA",
     "kl_gradients",
     "gaussian_kl",
     "calibration",
+    "noise_predictive",
     "BASE_OPTIMIZERS",
     "STD_PARAMETERIZATIONS",
 ]
@@ -90,6 +93,7 @@ BASE_OPTIMIZERS: dict[str, type[Optimizer]] = {
     "adamw": torch.optim.AdamW,
 }
 STD_PARAMETERIZATIONS = ("log", "softplus")
+ASAM_ETA = 0.01  # Kwon et al.'s offset in T = |w| + η (their released code's default)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -158,13 +162,13 @@ def _call(closure: Callable[[], Tensor], params: Sequence[Tensor], name: str) ->
 # ----------------------------------------------------------------------------------------------
 def sam_perturbation(grads: Sequence[Tensor], rho: float | Sequence[float],
                      params: Sequence[Tensor] | None = None, adaptive: bool | Sequence[bool] = False,
-                     eps: float = 1e-12) -> list[Tensor]:
-    """SAM's first-order worst-case perturbation ``ε = ρ T²g / ‖T g‖`` (``T = 1``, ASAM: ``T = |w|``).
+                     eps: float = 1e-12, eta: float | Sequence[float] = ASAM_ETA) -> list[Tensor]:
+    """SAM's first-order worst-case perturbation ``ε = ρ T²g / ‖T g‖`` (``T = 1``, ASAM: ``T = |w| + η``).
 
     ``ε`` maximizes the linearized loss ``L(w) + gᵀε`` over the ball ``‖T⁻¹ε‖ ≤ ρ``. The norm is
-    taken over *all* tensors together. ``rho`` and ``adaptive`` may be one value or one per tensor
-    (per parameter group); ``params`` (the weights ``w``) are needed only when adaptive. A zero
-    gradient gives ``ε = 0`` (``eps`` guards the division). The inputs are not modified.
+    taken over *all* tensors together. ``rho``, ``adaptive`` and ``eta`` may be one value or one per
+    tensor (per parameter group); ``params`` (the weights ``w``) are needed only when adaptive. A
+    zero gradient gives ``ε = 0`` (``eps`` guards the division). The inputs are not modified.
 
     >>> sam_perturbation([torch.tensor([3.0, 4.0])], rho=0.5)
     [tensor([0.3000, 0.4000])]
@@ -176,12 +180,14 @@ def sam_perturbation(grads: Sequence[Tensor], rho: float | Sequence[float],
     rhos = [_v.non_negative("rho", rho)] * n if not isinstance(rho, (list, tuple)) else \
         [_v.non_negative(f"rho[{i}]", r) for i, r in enumerate(rho)]
     ad = [bool(adaptive)] * n if not isinstance(adaptive, (list, tuple)) else [bool(a) for a in adaptive]
-    if len(rhos) != n or len(ad) != n:
-        raise ValueError(f"rho and adaptive must be one value or {n} values (one per tensor)")
+    etas = [_v.non_negative("eta", eta)] * n if not isinstance(eta, (list, tuple)) else \
+        [_v.non_negative(f"eta[{i}]", e) for i, e in enumerate(eta)]
+    if len(rhos) != n or len(ad) != n or len(etas) != n:
+        raise ValueError(f"rho, adaptive and eta must be one value or {n} values (one per tensor)")
     if any(ad):
         if params is None or len(params) != n:
             raise ValueError("params (the weights w, one per gradient) are needed when adaptive=True")
-        scales = [p.abs() if a else None for p, a in zip(params, ad)]
+        scales = [p.abs().add_(e) if a else None for p, a, e in zip(params, ad, etas)]
         scaled = [g * t if t is not None else g for g, t in zip(grads, scales)]  # T g
     else:
         scales, scaled = [None] * n, grads
@@ -190,6 +196,32 @@ def sam_perturbation(grads: Sequence[Tensor], rho: float | Sequence[float],
     if any(ad):
         scaled = [s * t if t is not None else s for s, t in zip(scaled, scales)]  # T² g
     return list(torch._foreach_mul(scaled, factors))
+
+
+def asam_param_groups(model: nn.Module, eta: float = ASAM_ETA) -> list[dict]:
+    """Kwon et al.'s ASAM parameter groups: the weights adaptive (``T = |w| + η``), the rest not (``T = 1``).
+
+    A parameter is a weight when its name contains ``"weight"`` (the rule of the authors' code); the
+    biases, and anything else, go into a group with ``adaptive=False``. Pass the result to
+    :class:`SAM`: ``SAM(asam_param_groups(model), "sgd", rho=0.5, lr=0.1)``. Empty groups are left out.
+
+    >>> groups = asam_param_groups(torch.nn.Linear(3, 2))
+    >>> [(len(g["params"]), g["adaptive"]) for g in groups]
+    [(1, True), (1, False)]
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    eta = _v.non_negative("eta", eta)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    weights = [p for n, p in named if "weight" in n]
+    others = [p for n, p in named if "weight" not in n]
+    if not weights:
+        raise ValueError("model has no trainable parameter whose name contains 'weight': ASAM would scale "
+                         "nothing; use SAM(model.parameters(), adaptive=True) to scale every parameter")
+    groups = [{"params": weights, "adaptive": True, "eta": eta}]
+    if others:
+        groups.append({"params": others, "adaptive": False, "eta": eta})
+    return groups
 
 
 def gaussian_kl(mean: Tensor, std: Tensor, prior_precision: float) -> Tensor:
@@ -270,21 +302,23 @@ class SAM(Optimizer):
     Algorithm (Foret et al. 2021, Alg. 1), per step on a minibatch B::
 
         g  = ∇L_B(w)                      # first closure call
-        ε  = ρ T² g / ‖T g‖               # T = I (SAM) or diag|w| (ASAM, adaptive=True)
+        ε  = ρ T² g / ‖T g‖               # T = I (SAM) or diag(|w| + η) (ASAM, adaptive=True)
         g' = ∇L_B(w + ε)                  # second closure call
         w  ← base_optimizer_step(w, g')   # e.g. SGD with momentum, Adam
 
-    ``SAM(params, base_optimizer="sgd", rho=0.05, adaptive=False, model=None, **base_kwargs)``:
+    ``SAM(params, base_optimizer="sgd", rho=0.05, adaptive=False, eta=0.01, model=None, **base_kwargs)``:
     ``base_optimizer`` is a name (``"sgd"``, ``"adam"``, ``"adamw"``) or a ``torch.optim.Optimizer``
     subclass built over the *same* ``param_groups`` with ``base_kwargs`` (``lr``, ``momentum``,
-    ``weight_decay`` …), so schedulers and ``state_dict`` see one set of groups. ``rho`` and
-    ``adaptive`` may differ per parameter group. Returns the loss at ``w`` (the first call).
+    ``weight_decay`` …), so schedulers and ``state_dict`` see one set of groups. ``rho``,
+    ``adaptive`` and ``eta`` may differ per parameter group. Returns the loss at ``w`` (the first call).
 
-    Departures from the paper: the norm is global over all parameter groups (as in the paper;
-    per-group ``rho`` only rescales ε); ASAM uses ``T = |w|`` without the paper's small offset η
-    (the same convention as :func:`flatlab.curvature.worst_case_sharpness`), so weights that are
-    exactly zero are not perturbed; ``ε`` is undone by restoring a copy of ``w``, so ``rho=0`` is
-    its base optimizer bit for bit.
+    ASAM as Kwon et al. (2021) define it and release it: ``T = |w| + η`` (``eta=0.01``) on the
+    *weights* and ``T = 1`` on biases. ``adaptive=True`` applies ``T = |w| + η`` to every tensor of
+    its groups; to scale the weights only, pass ``asam_param_groups(model)`` (biases in a group with
+    ``adaptive=False``), as :func:`flatlab.curvature.adaptive_sharpness` does by default. The norm is
+    global over all parameter groups (as in the paper; per-group ``rho`` only rescales ε). ``ε`` is
+    undone by restoring a copy of ``w`` (the reference code subtracts it), so ``rho=0`` is its base
+    optimizer bit for bit.
 
     Gradient accumulation: accumulate into ``.grad``, call ``first_step(zero_grad=True)``,
     accumulate again at ``w + ε``, call ``second_step(zero_grad=True)``. BatchNorm: ``model=…``
@@ -299,14 +333,16 @@ class SAM(Optimizer):
     """
 
     def __init__(self, params: Iterable, base_optimizer: str | type[Optimizer] = "sgd", rho: float = 0.05,
-                 adaptive: bool = False, model: nn.Module | None = None, **base_kwargs: Any):
+                 adaptive: bool = False, model: nn.Module | None = None, eta: float = ASAM_ETA,
+                 **base_kwargs: Any):
         rho = _v.non_negative("rho", rho)
         adaptive = _v.boolean("adaptive", adaptive)
+        eta = _v.non_negative("eta", eta)
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module or None, got {type(model).__name__}")
         base_cls = _resolve_base(base_optimizer)
         _check_base_kwargs(base_kwargs)
-        super().__init__(params, dict(rho=rho, adaptive=adaptive))
+        super().__init__(params, dict(rho=rho, adaptive=adaptive, eta=eta))
         self.base_optimizer = base_cls(self.param_groups, **base_kwargs)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
@@ -314,7 +350,7 @@ class SAM(Optimizer):
 
     @property
     def _name(self) -> str:
-        return "ASAM" if all(g["adaptive"] for g in self.param_groups) else "SAM"
+        return "ASAM" if any(g["adaptive"] for g in self.param_groups) else "SAM"
 
     def add_param_group(self, param_group: dict) -> None:
         if not hasattr(self, "base_optimizer"):
@@ -322,14 +358,16 @@ class SAM(Optimizer):
         group = dict(param_group)
         group.setdefault("rho", self.defaults["rho"])
         group.setdefault("adaptive", self.defaults["adaptive"])
+        group.setdefault("eta", self.defaults["eta"])
         _v.non_negative("rho", group["rho"])
         _v.boolean("adaptive", group["adaptive"])
+        _v.non_negative("eta", group["eta"])
         self.base_optimizer.add_param_group(group)
 
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
         """Move every parameter to ``w + ε`` using the gradients now in ``.grad`` (saving ``w``)."""
-        ps, gs, rhos, ads = [], [], [], []
+        ps, gs, rhos, ads, etas = [], [], [], [], []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -338,8 +376,9 @@ class SAM(Optimizer):
                 gs.append(p.grad)
                 rhos.append(group["rho"])
                 ads.append(group["adaptive"])
+                etas.append(group.get("eta", self.defaults["eta"]))
         if ps:
-            eps = sam_perturbation(gs, rhos, ps, ads)
+            eps = sam_perturbation(gs, rhos, ps, ads, eta=etas)
             olds = []
             for p in ps:
                 state = self.state[p]
@@ -873,3 +912,45 @@ def calibration(probs: Tensor, y: Tensor, n_bins: int = 10) -> dict:
     nll = float(-torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).mean())
     return {"ece": ece, "accuracy": float(correct.mean()), "nll": nll, "bin_confidence": bin_conf,
             "bin_accuracy": bin_acc, "bin_count": count.numpy(), "bin_edges": edges.numpy()}
+
+
+def noise_predictive(model: nn.Module, x: Tensor, std: float, samples: int = 32, link: str = "softmax",
+                     seed: int = 0) -> Tensor:
+    """Average prediction under isotropic weight noise: ``(1/S) Σ_s link(f(x; w + std·ξ_s))``, ``ξ_s ~ N(0, I)``.
+
+    The control for a posterior predictive: the same number of samples and a noise of matched size,
+    but no learned structure — any weight noise softens an overconfident network, so a posterior's
+    calibration means something only when it beats this. Runs in eval mode through
+    ``torch.func.functional_call``: the parameters are never written. Noise from
+    ``torch.Generator().manual_seed(seed)``.
+
+    >>> model = torch.nn.Linear(2, 3)
+    >>> p = noise_predictive(model, torch.zeros(4, 2), std=0.1, samples=5)
+    >>> torch.allclose(p.sum(1), torch.ones(4))
+    True
+    """
+    from torch.func import functional_call
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    std = _v.non_negative("std", std)
+    samples = _v.integer("samples", samples, 1)
+    links = {"softmax": lambda o: torch.softmax(o, -1), "sigmoid": torch.sigmoid, "identity": lambda o: o}
+    _v.choice("link", link, links)
+    gen = torch.Generator().manual_seed(_v.seed("seed", seed))
+    named = {n: p.detach() for n, p in model.named_parameters()}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            total = None
+            for _ in range(samples):
+                noisy = {n: p + std * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype)
+                         for n, p in named.items()}
+                out = links[link](functional_call(model, noisy, (x,)))
+                total = out if total is None else total + out
+    finally:
+        model.train(was_training)
+    return total / samples

@@ -286,11 +286,16 @@ def test_worst_case_sharpness_first_order_by_hand():
     for rho in (0.01, 0.3):
         expect = L(w + rho * g / g.norm()) - L(w)
         assert cv.worst_case_sharpness(model, loss, QDATA, rho=rho) == pytest.approx(expect, rel=1e-12)
-        # adaptive (ASAM): ε = ρ |w|² g / ‖|w| g‖
+        # adaptive with T = |w| on every parameter: ε = ρ |w|² g / ‖|w| g‖
         eps = rho * w.abs() ** 2 * g / (w.abs() * g).norm()
-        got = cv.worst_case_sharpness(model, loss, QDATA, rho=rho, adaptive=True)
+        got = cv.worst_case_sharpness(model, loss, QDATA, rho=rho, adaptive=True, eta=0.0, weights_only=False)
         assert got == pytest.approx(L(w + eps) - L(w), rel=1e-12)
-        assert cv.adaptive_sharpness(model, loss, QDATA, rho=rho) == got
+        assert cv.adaptive_sharpness(model, loss, QDATA, rho=rho, eta=0.0, weights_only=False) == got
+        # with an offset: T = |w| + η
+        t = w.abs() + 0.3
+        eps = rho * t ** 2 * g / (t * g).norm()
+        got = cv.adaptive_sharpness(model, loss, QDATA, rho=rho, eta=0.3, weights_only=False)
+        assert got == pytest.approx(L(w + eps) - L(w), rel=1e-12)
     # multi-step ascent: at least the first-order value, at most the bound ρ‖g‖ + ½ρ²λ_max
     rho = 0.5
     first = cv.worst_case_sharpness(model, loss, QDATA, rho=rho)
@@ -312,8 +317,12 @@ def test_average_sharpness_matches_half_sigma2_trace():
     sigma = 0.1
     got = cv.average_sharpness(model, loss, QDATA, sigma=sigma, n_samples=3000)
     assert got == pytest.approx(0.5 * sigma ** 2 * float(torch.trace(A)), rel=0.06)
-    got = cv.average_sharpness(model, loss, QDATA, sigma=sigma, n_samples=3000, adaptive=True)
+    got = cv.average_sharpness(model, loss, QDATA, sigma=sigma, n_samples=3000, adaptive=True, eta=0.0,
+                               weights_only=False)
     assert got == pytest.approx(0.5 * sigma ** 2 * float((torch.diag(A) * w ** 2).sum()), rel=0.08)
+    got = cv.average_sharpness(model, loss, QDATA, sigma=sigma, n_samples=3000, adaptive=True, eta=0.5,
+                               weights_only=False)
+    assert got == pytest.approx(0.5 * sigma ** 2 * float((torch.diag(A) * (w.abs() + 0.5) ** 2).sum()), rel=0.08)
     # same seed, same number
     a = cv.average_sharpness(model, loss, QDATA, sigma=sigma, n_samples=5, seed=3)
     assert a == cv.average_sharpness(model, loss, QDATA, sigma=sigma, n_samples=5, seed=3)
@@ -340,16 +349,47 @@ def test_every_measure_restores_parameters_bit_for_bit():
     assert_bitwise(model, snap)
 
 
+def test_asam_operator_is_kwons_weights_plus_eta_and_one_on_biases():
+    # a linear model: L(w, b) = mean((xw + b − y)²), quadratic, so the first-order ε is checkable by hand
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 3, dtype=DT), torch.randn(16, 1, dtype=DT)
+    model = nn.Linear(3, 1).to(DT)
+    W, b = model.weight.detach().clone(), model.bias.detach().clone()
+    L = lambda W_, b_: float(F.mse_loss(x @ W_.T + b_, y))
+    Wr, br = W.clone().requires_grad_(), b.clone().requires_grad_()
+    gW, gb = torch.autograd.grad(F.mse_loss(x @ Wr.T + br, y), (Wr, br))
+    tW = W.abs() + 0.01                                   # weights: |w| + η; the bias: T = 1
+    norm = torch.sqrt(((tW * gW) ** 2).sum() + (gb ** 2).sum())
+    rho = 0.2
+    expect = L(W + rho * tW ** 2 * gW / norm, b + rho * gb / norm) - L(W, b)
+    got = cv.adaptive_sharpness(model, F.mse_loss, (x, y), rho=rho)
+    assert got == pytest.approx(expect, rel=1e-12)
+    assert cv.worst_case_sharpness(model, F.mse_loss, (x, y), rho=rho, adaptive=True) == got
+    # no parameter named like a weight: say so rather than silently measure plain sharpness
+    qmodel, qloss, _ = _random_quadratic(4, 1)
+    with pytest.raises(ValueError, match="weights_only=True but no parameter"):
+        cv.adaptive_sharpness(qmodel, qloss, QDATA)
+    for bad, kw in ((ValueError, dict(eta=-0.1)), (TypeError, dict(weights_only="yes")),
+                    (TypeError, dict(adaptive=None))):
+        with pytest.raises(bad, match=next(iter(kw))):
+            cv.worst_case_sharpness(model, F.mse_loss, (x, y), **{"adaptive": True, **kw})
+
+
 def test_adaptive_sharpness_is_invariant_to_relu_rescaling():
     model, data = mlp(8, "relu", sizes=(5, 16, 3)), cls_data(8)
     scaled = mlp(8, "relu", sizes=(5, 16, 3))
     with torch.no_grad():
         scaled[0].weight.mul_(10.0), scaled[0].bias.mul_(10.0), scaled[2].weight.div_(10.0)
     torch.testing.assert_close(model(data[0]), scaled(data[0]))
+    exact = dict(eta=0.0, weights_only=False)  # T = |w| on every parameter: exactly invariant
     for steps in (1, 4):
-        a = cv.adaptive_sharpness(model, F.cross_entropy, data, rho=0.2, steps=steps)
-        b = cv.adaptive_sharpness(scaled, F.cross_entropy, data, rho=0.2, steps=steps)
+        a = cv.adaptive_sharpness(model, F.cross_entropy, data, rho=0.2, steps=steps, **exact)
+        b = cv.adaptive_sharpness(scaled, F.cross_entropy, data, rho=0.2, steps=steps, **exact)
         assert a == pytest.approx(b, rel=1e-8)
+    # the paper's operator (|w| + η on weights, 1 on biases) is not: the rescaled biases are ×10 larger
+    a = cv.adaptive_sharpness(model, F.cross_entropy, data, rho=0.2)
+    b = cv.adaptive_sharpness(scaled, F.cross_entropy, data, rho=0.2)
+    assert abs(a - b) > 1e-3 * abs(a)
     plain_a = cv.worst_case_sharpness(model, F.cross_entropy, data, rho=0.2)
     plain_b = cv.worst_case_sharpness(scaled, F.cross_entropy, data, rho=0.2)
     assert abs(plain_a - plain_b) > 0.1 * abs(plain_a)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from flatlab.models import MLP
 from flatlab.optim import (MFVI, SAM, MixSAM, VariationalSAM, calibration, frozen_bn_stats, gaussian_kl,
-                           kl_gradients, sam_perturbation)
+                           kl_gradients, sam_perturbation, asam_param_groups)
 from flatlab.train import fit
 
 A = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)  # a non-diagonal SPD Hessian
@@ -162,7 +162,7 @@ def test_sam_one_step_on_a_quadratic_equals_the_hand_computed_update(adaptive):
     w0 = torch.tensor([1.0, -2.0], dtype=torch.float64)
     rho, lr = 0.3, 0.1
     g = A @ w0
-    t = w0.abs() if adaptive else torch.ones(2, dtype=torch.float64)
+    t = w0.abs() + 0.01 if adaptive else torch.ones(2, dtype=torch.float64)  # ASAM: T = |w| + η (η = 0.01)
     eps = rho * t ** 2 * g / torch.linalg.norm(t * g)
     expected = w0 - lr * (A @ (w0 + eps))
     w = torch.nn.Parameter(w0.clone())
@@ -171,6 +171,39 @@ def test_sam_one_step_on_a_quadratic_equals_the_hand_computed_update(adaptive):
     assert torch.allclose(w.detach(), expected, rtol=0, atol=1e-12)
     assert float(loss.detach()) == pytest.approx(float(0.5 * w0 @ A @ w0))
     assert torch.allclose(w.grad, A @ (w0 + eps))  # .grad holds the gradient at the perturbed point
+
+
+def test_asam_param_groups_scale_the_weights_only_as_kwon_et_al():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(2, 1).double()
+    W0, b0 = lin.weight.detach().clone(), lin.bias.detach().clone()
+    x, y = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 1, dtype=torch.float64)
+    rho, lr = 0.4, 0.1
+    opt = SAM(asam_param_groups(lin), "sgd", rho=rho, lr=lr)
+    assert repr(opt).startswith("ASAM")
+
+    def loss_at(W, b):
+        return F.mse_loss(x @ W.T + b, y)
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_at(lin.weight, lin.bias)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    Wr, br = W0.clone().requires_grad_(), b0.clone().requires_grad_()
+    gW, gb = torch.autograd.grad(loss_at(Wr, br), (Wr, br))
+    tW = W0.abs() + 0.01                                    # the bias keeps T = 1
+    norm = torch.sqrt(((tW * gW) ** 2).sum() + (gb ** 2).sum())
+    Wp, bp = (W0 + rho * tW ** 2 * gW / norm).requires_grad_(), (b0 + rho * gb / norm).requires_grad_()
+    gWp, gbp = torch.autograd.grad(loss_at(Wp, bp), (Wp, bp))
+    assert torch.allclose(lin.weight.detach(), W0 - lr * gWp, atol=1e-12)
+    assert torch.allclose(lin.bias.detach(), b0 - lr * gbp, atol=1e-12)
+    with pytest.raises(ValueError, match="weight"):
+        asam_param_groups(torch.nn.Module())
+    with pytest.raises(TypeError, match="model"):
+        asam_param_groups([W0])
 
 
 def test_sam_first_and_second_step_match_step():
@@ -247,8 +280,13 @@ def test_sam_perturbation_function():
     assert all(torch.equal(a, b) for a, b in zip(g, before))  # inputs untouched
     assert all(torch.equal(e, torch.zeros_like(e)) for e in sam_perturbation([torch.zeros(3)], 0.1))
     w = [torch.tensor([2.0, -1.0])]
-    e = sam_perturbation([torch.tensor([1.0, 1.0])], 1.0, params=w, adaptive=True)[0]
-    assert torch.allclose(e, torch.tensor([4.0, 1.0]) / math.sqrt(5.0))  # ρ T²g/‖Tg‖
+    e = sam_perturbation([torch.tensor([1.0, 1.0])], 1.0, params=w, adaptive=True, eta=0.0)[0]
+    assert torch.allclose(e, torch.tensor([4.0, 1.0]) / math.sqrt(5.0))  # ρ T²g/‖Tg‖, T = |w|
+    e = sam_perturbation([torch.tensor([1.0, 1.0])], 1.0, params=w, adaptive=True, eta=1.0)[0]
+    assert torch.allclose(e, torch.tensor([9.0, 4.0]) / math.sqrt(13.0))  # T = |w| + η = (3, 2)
+    assert torch.equal(w[0], torch.tensor([2.0, -1.0]))  # the weights are not modified
+    with pytest.raises(ValueError, match="eta"):
+        sam_perturbation([torch.ones(2)], 1.0, params=w, adaptive=True, eta=-1.0)
     with pytest.raises(ValueError, match="params"):
         sam_perturbation([torch.ones(2)], 1.0, adaptive=True)
 
@@ -548,3 +586,27 @@ def test_missing_dataset_size_and_late_param_groups():
     sam = SAM(w_(), rho=0.1, lr=0.1)
     sam.add_param_group({"params": [torch.nn.Parameter(torch.ones(1))], "rho": 0.2})
     assert sam.param_groups[1]["rho"] == 0.2 and sam.param_groups is sam.base_optimizer.param_groups
+
+
+def test_noise_predictive_is_the_plain_prediction_at_zero_noise_and_leaves_weights_alone():
+    from flatlab.optim import noise_predictive
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).double()
+    x = torch.randn(20, 3, dtype=torch.float64)
+    before = [p.detach().clone() for p in model.parameters()]
+    plain = torch.softmax(model(x), -1)
+    torch.testing.assert_close(noise_predictive(model, x, std=0.0, samples=3), plain, rtol=1e-14, atol=1e-15)
+    a = noise_predictive(model, x, std=0.5, samples=8, seed=1)
+    assert torch.equal(a, noise_predictive(model, x, std=0.5, samples=8, seed=1))  # same seed, same numbers
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before)) and model.training
+    # one sample by hand: w + std·ξ with ξ from the same generator, in parameter order
+    gen = torch.Generator().manual_seed(2)
+    noisy = [p.detach() + 0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64) for p in model.parameters()]
+    W1, b1, W2, b2 = noisy
+    expect = torch.softmax(torch.relu(x @ W1.T + b1) @ W2.T + b2, -1)
+    torch.testing.assert_close(noise_predictive(model, x, std=0.3, samples=1, seed=2), expect)
+    for kw, err in ((dict(std=-1.0), ValueError), (dict(std=float("nan")), ValueError), (dict(samples=0), ValueError),
+                    (dict(link="tanh"), ValueError)):
+        with pytest.raises(err, match=next(iter(kw))):
+            noise_predictive(model, x, **{"std": 0.1, **kw})

@@ -102,6 +102,9 @@ def test_rescaling_explorer_selects_precomputed_values(tiny_relu):
     table = widgets.rescaling_table(*tiny_relu, alphas=[0.1, 1.0, 10.0])
     assert table.max_output_change.max() < 1e-10
     assert table.lambda_max.iloc[2] > 10 * table.lambda_max.iloc[1]
+    exact = table.adaptive_exact / table.adaptive_exact.iloc[1]
+    np.testing.assert_allclose(exact, 1.0, rtol=1e-8)                  # T = |w|: exactly invariant
+    assert abs(table.adaptive.iloc[0] / table.adaptive.iloc[1] - 1) > 0.01  # ASAM's T = |w| + η: not
     ex = widgets.rescaling_explorer(table)
     _ = ex.widget
     fig = ex.update(alpha=10.0)

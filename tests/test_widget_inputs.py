@@ -32,9 +32,9 @@ CASES = [
     ("rescaling_table: no α", lambda: H.rescaling_table(None, None, None, alphas=()), "alphas"),
     ("rescaling_figure: no frame", lambda: H.rescaling_figure(NONE), "table"),
     ("rescaling_figure: no rows", lambda: H.rescaling_figure(
-        rows0("alpha", "lambda_max", "worst_case", "adaptive", "max_output_change")), "table"),
+        rows0("alpha", "lambda_max", "worst_case", "adaptive", "adaptive_exact", "max_output_change")), "table"),
     ("rescaling_explorer: no rows", lambda: H.rescaling_explorer(
-        rows0("alpha", "lambda_max", "worst_case", "adaptive", "max_output_change")), "table"),
+        rows0("alpha", "lambda_max", "worst_case", "adaptive", "adaptive_exact", "max_output_change")), "table"),
     ("slice_surfaces: no models", lambda: H.slice_surfaces({}, None, None), "models"),
     ("slice_figure: no surfaces", lambda: H.slice_figure({}, "a"), "surfaces"),
     ("slice_explorer: no surfaces", lambda: H.slice_explorer({}), "surfaces"),
