@@ -127,3 +127,15 @@ def test_kernel_free_replaces_widget_views_and_drops_their_state():
     nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data=dict(view))]
     kernel_free(nb)
     assert WIDGET_VIEW in nb.cells[0].outputs[0].data and "widgets" in nb.metadata
+
+
+def test_the_teaching_guide_gives_each_chapter_its_own_time():
+    """docs/teaching.md's session lengths are the chapters' own "Time: about N minutes"."""
+    guide = (ROOT / "docs" / "teaching.md").read_text(encoding="utf-8")
+    sessions = {m.group(1): int(m.group(2)) for m in re.finditer(r"^## Session (\d\d) — .*\((\d+) min\)$", guide, re.M)}
+    for path in CHAPTERS:
+        header = nbformat.read(path, as_version=4).cells[0].source
+        m = re.search(r"\*\*Time:\*\* about (\d+) minutes", header)
+        assert m, f"{path.name}: the first cell must say **Time:** about N minutes"
+        assert sessions.get(path.name[:2]) == int(m.group(1)), \
+            f"{path.name}: {m.group(1)} minutes in the chapter, {sessions.get(path.name[:2])} in docs/teaching.md"
