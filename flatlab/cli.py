@@ -1,4 +1,4 @@
-"""Command line: ``flatlab doctor | book | student | slides | claims | robustness``.
+"""Command line: ``flatlab doctor | book | student | slides | claims | robustness | grade``.
 
 ``flatlab book`` executes every chapter with papermill (``FLATLAB_BUDGET=full`` by default) into
 ``build/notebooks/``, exports HTML into ``build/html/`` with an index page, and collects the chapters'
@@ -6,7 +6,9 @@ claims into ``build/claims.json``; it fails when a chapter raises (a failed clai
 executed chapter holds an error output. ``flatlab student`` writes ``build/student/`` (solutions
 removed) and ``build/teacher/``; ``flatlab slides N`` exports chapter N as reveal.js slides.
 ``flatlab robustness --seeds 0-19 --budget small`` executes chapters for many seeds and reports every
-claim's pass rate (``build/robustness.json``, ``build/html/robustness.html``).
+claim's pass rate (``build/robustness.json``, ``build/html/robustness.html``). ``flatlab grade
+SUBMISSION…`` runs returned student notebooks headless and writes ``build/grades/grades.csv`` (one row
+per submission, one column per exercise check) and a feedback file per submission.
 """
 from __future__ import annotations
 
@@ -235,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--warm-cache", action="store_true", help="use the user's cache instead of an empty one per run")
     r.add_argument("--timeout", type=float, default=900.0, help="seconds per cell before a run counts as failed")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g = sub.add_parser("grade", help="run returned student notebooks headless; grades.csv and feedback per student")
+    g.add_argument("submissions", nargs="+", help="notebook files, or folders searched for *.ipynb")
+    g.add_argument("--out", default=None, help="output directory (default: build/grades)")
+    g.add_argument("--timeout", type=float, default=300.0, help="seconds a cell may run (default: 300)")
+    g.add_argument("--budget", default="small", choices=["small", "full"])
     c = sub.add_parser("claims", help="collect claims (JSON lines) into a JSON file and print the table")
     c.add_argument("jsonl")
     c.add_argument("out")
@@ -278,6 +285,18 @@ def main(argv: list[str] | None = None) -> int:
         code, _ = run(found, seeds, budget=args.budget, jobs=args.jobs, build=Path(args.build or ROOT / "build"),
                       warm_cache=args.warm_cache, timeout=args.timeout, progress=not args.no_progress)
         return code
+    if args.command == "grade":
+        from .grade import grade
+
+        if args.timeout <= 0 or args.timeout != args.timeout:
+            parser.error(f"--timeout {args.timeout}: must be a positive number of seconds")
+        try:
+            rows = grade(args.submissions, Path(args.out or ROOT / "build" / "grades"), timeout=args.timeout,
+                         budget=args.budget)
+        except ValueError as err:
+            parser.error(str(err))
+        print(f"{len(rows)} submission(s) graded: {Path(args.out or ROOT / 'build' / 'grades') / 'grades.csv'}")
+        return 0
     if args.command == "claims":
         from .claims import collect, summary_table
 

@@ -22,6 +22,7 @@ number on one case, never on all of them.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import sysconfig
@@ -34,6 +35,23 @@ import numpy as np
 RTOL = 1e-5
 NOT_IMPLEMENTED = "not implemented yet"
 _MISSING = object()
+CHECKS_ENV = "FLATLAB_CHECKS_FILE"  # when set, every check appends its verdict there (``flatlab grade``)
+
+
+def _record(name: str, status: str, n_cases: int, failures: Sequence[str] = (), hint: str = "") -> None:
+    """Append one check's verdict as a JSON line to ``$FLATLAB_CHECKS_FILE`` (nothing when it is unset).
+
+    ``status`` is ``"passed"``, ``"failed"`` or ``"not implemented"``. A file that cannot be written never
+    stops the notebook (the printed report is the student's feedback either way)."""
+    path = os.environ.get(CHECKS_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"check": name, "status": status, "n_cases": n_cases,
+                                 "failures": list(failures), "hint": hint}) + "\n")
+    except OSError:
+        pass
 
 
 # ----------------------------------------------------------------------------------------------
@@ -41,6 +59,7 @@ _MISSING = object()
 # ----------------------------------------------------------------------------------------------
 def report(name: str, failures: list[str], n_cases: int, hint: str = "") -> bool:
     """Print ✓ or ✗ with (at most three of) the failing cases and the hint; return whether all passed."""
+    _record(name, "failed" if failures else "passed", n_cases, failures, hint)
     if failures:
         print(f"✗ {name}: {len(failures)} of {n_cases} cases wrong")
         for f in failures[:3]:
@@ -56,6 +75,7 @@ def report(name: str, failures: list[str], n_cases: int, hint: str = "") -> bool
 
 def not_implemented(name: str) -> bool:
     """The friendly note for a stub that still raises NotImplementedError; returns False."""
+    _record(name, "not implemented", 0)
     print(f"… {name} is not implemented yet — the chapter continues with flatlab's reference.")
     return False
 
@@ -485,8 +505,10 @@ def run_cases(name: str, fn: Callable, cases: Sequence[Case], *, answer: Answer,
     (``in_place`` says what to do instead); with ``repeat`` (a message), each case is run twice and a
     function whose answer changes between the two calls fails with that message."""
     if not callable(fn):
-        print(f"✗ {name}: pass your function itself, check_{name}({name}), not {type(fn).__name__} "
-              f"{show(fn) if _is_arraylike(fn) or isinstance(fn, (int, float)) else ''}".rstrip())
+        message = (f"pass your function itself, check_{name}({name}), not {type(fn).__name__} "
+                   f"{show(fn) if _is_arraylike(fn) or isinstance(fn, (int, float)) else ''}").rstrip()
+        _record(name, "failed", len(cases), [message])
+        print(f"✗ {name}: {message}")
         return False
     compare = compare or (lambda case, out: default_compare(case, out, rtol))
     outcomes = []
