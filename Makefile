@@ -19,6 +19,7 @@ lab: $(STAMP)  ## open the workbook in JupyterLab
 # make test runs on an empty cache of its own (data sets, sweeps), as a new machine would: a warm
 # ~/.cache/flatlab must never hide a failure.
 test: $(STAMP) chromium  ## unit tests + every chapter executed at the small budget, claims checked
+	$(PY) -m ruff check flatlab tests benchmarks
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/claims-test.jsonl
 	@cache=$$(mktemp -d -t flatlab-test-cache.XXXXXX) && echo "empty cache for this run: $$cache" && \
 	FLATLAB_CACHE=$$cache FLATLAB_BUDGET=small FLATLAB_THREADS=1 FLATLAB_CLAIMS_FILE=$(CURDIR)/$(BUILD)/claims-test.jsonl \

@@ -45,7 +45,7 @@ def main() -> None:
     x_all, y_all = ds.train
     names = ["SGD", "SAM", "ASAM", "MFVI (1 sample)", "MixSAM (m=0.5)", "VariationalSAM", "Adam", "MFVI, Adam base"]
     runs = {}
-    for i, name in enumerate(names):
+    for name in names:
         model = MLP(40, [WIDTH, WIDTH], 10, seed=0)
         opt = make(name, model)
         runs[name] = (model, opt)

@@ -1062,7 +1062,7 @@ def _as_variant(correct_m=True, correct_v=True, exponent=0, eps_inside=False, sw
 
 def _as_enumerate(g, lr, b1=0.9, b2=0.999, eps=1e-8):
     m = v = 0.0
-    for t, gt in enumerate(g):                 # t counts from 0: one less than the number of gradients
+    for t, gt in enumerate(g):  # noqa: B007 — t counts from 0: one less than the number of gradients
         m, v = b1 * m + (1 - b1) * gt, b2 * v + (1 - b2) * gt ** 2
     return -lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
 

@@ -130,7 +130,6 @@ def test_hint_only_when_it_explains_every_failing_case(capsys):
 
 
 def test_float32_answer_within_tolerance_shows_no_phantom_difference(capsys):
-    w, m, a = np.array([-0.9, 0.55]), np.array([-1.0, 0.5]), np.array([[18.69, 4.23], [4.23, 6.31]])
     assert exercises.check_gd_step(lambda w, m, a, lr: (w - lr * a @ (w - m)).astype(np.float32))
     assert not exercises.check_gd_step(lambda w, m, a, lr: w - lr * a @ (w - m) + 1e-4)
     out = capsys.readouterr().out

@@ -22,7 +22,7 @@ def test_modular_labels_are_correct_and_cover_all_pairs(op, fn):
     x = torch.cat([ds.x_train, ds.x_test])
     y = torch.cat([ds.y_train, ds.y_test])
     assert len(x) == (11 * 10 if op == "/" else 121) and len({tuple(r) for r in x.tolist()}) == len(x)
-    assert all(int(l) == fn(int(a), int(b), 11) for (a, b), l in zip(x.tolist(), y))
+    assert all(int(label) == fn(int(a), int(b), 11) for (a, b), label in zip(x.tolist(), y))
     assert abs(ds.n_train - round(0.3 * len(x))) <= 1
 
 

@@ -196,10 +196,13 @@ def test_neuron_ipr_finds_a_periodic_neuron():
     m = ModularMLP(p, 8, 4, seed=0)
     a = torch.arange(p, dtype=torch.float32)
     with torch.no_grad():
-        m.embed_a.weight.zero_(); m.embed_b.weight.zero_(); m.hidden.weight.zero_()
+        m.embed_a.weight.zero_()
+        m.embed_b.weight.zero_()
+        m.hidden.weight.zero_()
         m.embed_a.weight[:, 0] = torch.cos(2 * torch.pi * 5 * a / p)
         m.embed_b.weight[:, 0] = torch.sin(2 * torch.pi * 5 * a / p)
-        m.hidden.weight[0, 0] = 1.0; m.hidden.weight[0, 8] = 2.0  # neuron 0: periodic, frequency 5
+        m.hidden.weight[0, 0] = 1.0  # neuron 0: periodic, frequency 5
+        m.hidden.weight[0, 8] = 2.0
         g = torch.Generator().manual_seed(0)
         m.embed_a.weight[:, 1] = torch.randn(p, generator=g)
         m.hidden.weight[1, 1] = 1.0  # neuron 1: a random (memorizing-like) pattern

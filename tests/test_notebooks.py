@@ -99,8 +99,8 @@ def test_student_version_has_no_solution_code_and_teacher_version_has_it(tmp_pat
         stu = "\n".join(c.source for c in nbformat.read(student, as_version=4).cells)
         tea = "\n".join(c.source for c in nbformat.read(teacher, as_version=4).cells)
         for sol in solutions:
-            body = [l for l in sol.splitlines() if l.strip() and not l.lstrip().startswith(("def ", "#"))]
-            assert body and not any(l in stu for l in body), f"{source.name}: solution code in the student version"
+            body = [ln for ln in sol.splitlines() if ln.strip() and not ln.lstrip().startswith(("def ", "#"))]
+            assert body and not any(ln in stu for ln in body), f"{source.name}: solution code in the student version"
             assert sol in tea
         assert stu.count("NotImplementedError") >= len(solutions)
 

@@ -3,6 +3,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ def test_makefile_bootstraps_and_ci_calls_make_test():
     assert re.search(r"^\$\(STAMP\): pyproject.toml constraints.txt", make, re.M)
     for target in ("lab", "test", "book", "bench", "clean"):
         assert re.search(rf"^{target}:", make, re.M), target
-    ci = [l for l in (ROOT / ".ci/run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    ci = [ln for ln in (ROOT / ".ci/run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert ci == ["exec make test"]
 
 

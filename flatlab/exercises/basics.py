@@ -471,7 +471,6 @@ def _filter_normalize_spec() -> dict:
         ([rand(5, 2), rand(5), rand(2, 5), rand(2)], [rand(5, 2), rand(5), 3 * rand(2, 5), rand(2)]),
         ([rand(4, 3, 3, 3), rand(4)], [rand(4, 3, 3, 3), rand(4)]),
     ]
-    rn = lambda t: _rows(t).norm(dim=1, keepdim=True)  # noqa: E731
     per_row = lambda f: _filter_variant(lambda d, w: f(_rows(d), _rows(w)).reshape(d.shape))  # noqa: E731
     return dict(
         cases=[Case(c, f"shapes {[tuple(t.shape) for t in c[1]]}") for c in cases],

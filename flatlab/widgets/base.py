@@ -40,7 +40,7 @@ class Interactive:
         self.figure = fig
         self._fig_widget = None
         self._set_status(text)
-        for name, control in controls.items():
+        for control in controls.values():
             control.observe(self._on_change, names="value")
         self._title = W.HTML(f"<b>{title}</b>") if title else None
 

@@ -268,6 +268,6 @@ def comparison_figure(table: pd.DataFrame, metrics=(("test_acc", "test accuracy"
     return fig
 
 
-__all__ = ["METHODS", "PIT_STARTS", "make_2d_optimizer", "landscape_run", "from basin_table", "basin_figure",
+__all__ = ["METHODS", "PIT_STARTS", "make_2d_optimizer", "landscape_run", "basin_table", "basin_figure",
            "perturbation_figure", "sam_mfvi_figure", "sam_mfvi_explorer", "reliability_figure",
            "comparison_figure", "PALETTE"]
