@@ -38,7 +38,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -317,6 +317,30 @@ def logits(model: nn.Module, x: torch.Tensor, dropout: float = 0.0, training: bo
     return model(x)
 
 
+def nlm_cosine(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable) -> float:
+    """Cosine between the descent direction −∇L and the weights θ, over all parameters together.
+
+    The *naive loss minimization* direction of Prieto et al. (2025) scales the logits without changing any
+    prediction; for a positively homogeneous network it is exactly θ (``f(cθ) = cᵏ f(θ)``), and through the
+    weights "along their current direction" it is how an unregularized network lowers its loss once every
+    training example is classified. The ModularMLP has biases, so θ scales its logits only approximately.
+    A cosine near 1 means the step mostly grows the weights; NaN when the gradient is exactly zero (every
+    example collapsed). ``.grad`` is not touched.
+
+    >>> m = ModularMLP(p=7, embed_dim=4, hidden=8, seed=0)
+    >>> -1 <= nlm_cosine(m, torch.tensor([[1, 2], [3, 4]]), torch.tensor([3, 0]), F.cross_entropy) <= 1
+    True
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.enable_grad():
+        loss = loss_fn(logits(model, x), y)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    g = torch.cat([(torch.zeros_like(p) if gi is None else gi).reshape(-1).double() for gi, p in zip(grads, params)])
+    w = torch.cat([p.detach().reshape(-1).double() for p in params])
+    denom = float(g.norm() * w.norm())
+    return float(-(g @ w) / denom) if denom > 0 else float("nan")
+
+
 def weight_norm(model: nn.Module) -> float:
     """‖w‖₂ over all parameters (Omnigrok: grokking happens as weight decay shrinks it)."""
     with torch.no_grad():
@@ -346,6 +370,7 @@ class GrokConfig:
     eps: float = 1e-8
     loss: str = "softmax"         # "softmax" or "stablemax"
     orthogonal_grad: bool = False  # ⊥Grad before the AdamW step
+    track_nlm: bool = False       # record nlm_cosine (one extra backward pass per evaluation)
     dtype: str = "float32"
     steps: int = 1000
     eval_every: int = 10
@@ -375,6 +400,7 @@ class GrokConfig:
         _v.number("stop_factor", self.stop_factor, 1)
         _v.integer("threads", self.threads, 1, allow_none=True)
         _v.boolean("orthogonal_grad", self.orthogonal_grad)
+        _v.boolean("track_nlm", self.track_nlm)
         _v.boolean("flush_denormal", self.flush_denormal)
         total = self.p * (self.p - 1 if self.op == "/" else self.p)
         n_train = max(1, int(round(self.train_fraction * total)))
@@ -446,8 +472,10 @@ def build(config: GrokConfig) -> tuple[Dataset, nn.Module, torch.optim.Optimizer
     return ds, model, opt
 
 
-def _evaluate(model, ds, loss_fn) -> dict[str, float]:
+def _evaluate(model, ds, loss_fn, track_nlm: bool = False) -> dict[str, float]:
     row = {}
+    if track_nlm:  # the raw gradient (before ⊥Grad or the optimizer): what the loss asks for
+        row["nlm_cos"] = nlm_cosine(model, ds.x_train, ds.y_train, loss_fn) if len(ds.y_train) else float("nan")
     with torch.no_grad():
         out_train = logits(model, ds.x_train)
         for split, out, y in (("train", out_train, ds.y_train), ("test", logits(model, ds.x_test), ds.y_test)):
@@ -466,7 +494,8 @@ def _evaluate(model, ds, loss_fn) -> dict[str, float]:
 
 def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
     """Train one configuration full-batch and return a :class:`GrokRun` (history: step, train/test loss
-    and accuracy, lr, collapsed, max_logit, weight_norm, and corrupted-label columns when labels are noisy).
+    and accuracy, lr, collapsed, max_logit, weight_norm, corrupted-label columns when labels are noisy, and
+    ``nlm_cos`` — :func:`nlm_cosine` of the raw gradient — with ``track_nlm=True``).
 
     Each step: logits on all training pairs, loss (softmax or StableMax cross-entropy), backward,
     optional ⊥Grad, AdamW step. Evaluations at step 0, every step up to ``eval_every``, then every
@@ -486,7 +515,7 @@ def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
     x, y = ds.train
     rows, diverged_step, stop_at = [], None, None
     with threads(config.threads, config.flush_denormal):
-        rows.append({"step": 0, **_evaluate(model, ds, loss_fn), "lr": config.lr})
+        rows.append({"step": 0, **_evaluate(model, ds, loss_fn, config.track_nlm), "lr": config.lr})
         model.train()
         for step in range(1, config.steps + 1):
             opt.zero_grad(set_to_none=True)
@@ -499,7 +528,7 @@ def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
             loss.backward()
             opt.step()
             if step <= config.eval_every or step % config.eval_every == 0 or step == config.steps:
-                rows.append({"step": step, **_evaluate(model, ds, loss_fn), "lr": config.lr})
+                rows.append({"step": step, **_evaluate(model, ds, loss_fn, config.track_nlm), "lr": config.lr})
                 if fitted_model is None and rows[-1]["train_acc"] >= 1.0:
                     fitted_model = copy.deepcopy(model)
                 if (config.stop_at_test_acc is not None and stop_at is None

@@ -347,3 +347,44 @@ def test_stablemax_cross_entropy_is_computed_in_float64_like_the_authors():
     assert naive_loss.item() == 0.0 and abs(naive_grad / ref_grad - 1) > 0.05   # the float32 failure
     assert ours_loss.dtype == torch.float32
     assert abs(ours_loss.item() / ref_loss.item() - 1) < 1e-6 and abs(ours_grad / ref_grad - 1) < 1e-6
+
+
+def test_nlm_cosine_is_the_rate_at_which_scaling_the_weights_lowers_the_loss():
+    from flatlab.grokking import logits, nlm_cosine
+
+    torch.manual_seed(0)
+    m = ModularMLP(p=11, embed_dim=4, hidden=16, seed=0).double()
+    x, y = torch.randint(0, 11, (40, 2)), torch.randint(0, 11, (40,))
+    for p in m.parameters():
+        p.grad = torch.full_like(p, 7.0)
+    c = nlm_cosine(m, x, y, F.cross_entropy)
+    params = list(m.parameters())
+    g = torch.cat([t.reshape(-1) for t in torch.autograd.grad(F.cross_entropy(logits(m, x), y), params)])
+    w = torch.cat([t.detach().reshape(-1) for t in params])
+    assert c == pytest.approx(float(-(g @ w) / (g.norm() * w.norm())), rel=1e-12)
+    assert all(torch.equal(p.grad, torch.full_like(p, 7.0)) for p in m.parameters())   # .grad untouched
+    # Euler: ∇L·θ = d/dc L(cθ) at c = 1, so cos·‖∇L‖‖θ‖ is minus the slope of the loss along the weights
+    from torch.func import functional_call
+
+    names = [n for n, _ in m.named_parameters()]
+    along = lambda cc: float(F.cross_entropy(functional_call(m, {n: cc * t for n, t in zip(names, params)}, (x,)), y))
+    slope = (along(1 + 1e-6) - along(1 - 1e-6)) / 2e-6
+    assert c * float(g.norm() * w.norm()) == pytest.approx(-slope, rel=1e-5)
+
+
+def test_grok_records_the_nlm_cosine_only_when_asked():
+    from flatlab.grokking import GrokConfig, grok
+
+    plain = grok(GrokConfig(p=13, steps=30, eval_every=10))
+    assert "nlm_cos" not in plain.history
+    tracked = grok(GrokConfig(p=13, steps=30, eval_every=10, track_nlm=True))
+    assert tracked.history.nlm_cos.between(-1, 1).all()
+    assert (plain.history.test_acc.to_numpy() == tracked.history.test_acc.to_numpy()).all()   # measuring changes nothing
+    with pytest.raises(TypeError, match="track_nlm"):
+        GrokConfig(track_nlm="yes").validate()
+    from flatlab.widgets.grokking import nlm_figure
+
+    fig = nlm_figure({"tracked": tracked.history})
+    assert len(fig.data) == 1 and list(fig.data[0].x) == [s for s in tracked.history.step if s > 0]
+    with pytest.raises(ValueError, match="track_nlm=True"):
+        nlm_figure({"plain": plain.history})

@@ -247,6 +247,28 @@ def collapse_figure(histories: Mapping[str, pd.DataFrame], title: str | None = N
     return fig
 
 
+def nlm_figure(histories: Mapping[str, pd.DataFrame], title: str | None = None) -> go.Figure:
+    """cos(−∇L, θ) — how much of the raw gradient points along the weights (the naive loss minimization
+    direction) — against the step, one line per run, with a dotted mark where each run fitted the training set."""
+    if not histories:
+        raise ValueError("histories must name at least one run")
+    for label, h in histories.items():
+        require_rows(f"histories[{label!r}]", h, ("step", "nlm_cos", "train_acc"),
+                     "a run's training history with track_nlm=True")
+    fig = go.Figure()
+    for i, (label, h) in enumerate(histories.items()):
+        rows = _positive_steps(h)
+        fig.add_scatter(x=rows.step, y=rows.nlm_cos, mode="lines", line=dict(color=color(i)), name=label)
+        fitted = rows[rows.train_acc >= 1.0]
+        if len(fitted):
+            fig.add_vline(x=float(fitted.step.iloc[0]), line=dict(color=color(i), dash="dot", width=1))
+    fig.update_xaxes(title_text="step (dotted: 100 % training accuracy)", type="log")
+    fig.update_yaxes(title_text="cos(−∇L, θ)", range=[-0.1, 1.0])
+    fig.update_layout(title=title or "after the training set is fitted, the gradient points along the weights",
+                      legend=dict(orientation="h", y=-0.25), height=400)
+    return fig
+
+
 def corrupted_figure(histories: Mapping[str, pd.DataFrame], title: str | None = None) -> go.Figure:
     """On the corrupted training examples: share predicted with their (wrong) training label — memorized —
     and with their true label; plus test accuracy."""
