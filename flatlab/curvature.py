@@ -879,10 +879,6 @@ class CurvatureProbe:
         self.last_vectors: Tensor | None = None
         self.n_products = 0
 
-    def reset(self) -> None:
-        """Forget the warm-start vectors."""
-        self.last_vectors = None
-
     def __call__(self, model: nn.Module, dataset: Any, step: int) -> dict[str, float]:
         """Measure at the current parameters: ``{"lambda_max": …, ["lambda_2": …], ["trace": …]}``."""
         if not (hasattr(dataset, "x_train") and hasattr(dataset, "y_train")):

@@ -259,10 +259,6 @@ def _inverse_std(std: float, kind: str) -> float:
         return std + math.log1p(-math.exp(-std))
 
 
-def _dstd_ds(s: Tensor, std: Tensor, kind: str) -> Tensor:
-    return std if kind == "log" else torch.sigmoid(s)
-
-
 # ----------------------------------------------------------------------------------------------
 # BatchNorm
 # ----------------------------------------------------------------------------------------------

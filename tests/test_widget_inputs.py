@@ -88,6 +88,8 @@ CASES = [
     ("fourier_figure: no spectra", lambda: G.fourier_figure({}), "spectra"),
     ("fourier_figure: an empty spectrum", lambda: G.fourier_figure({"a": []}), "spectra['a']"),
     ("collapse_figure: no runs", lambda: G.collapse_figure({}), "histories"),
+    ("nlm_figure: no runs", lambda: G.nlm_figure({}), "histories"),
+    ("nlm_figure: an empty run", lambda: G.nlm_figure({"a": rows0("step", "nlm_cos", "train_acc")}), "histories"),
     ("collapse_figure: an empty run", lambda: G.collapse_figure({"a": rows0("step", "collapsed", "test_acc", "max_logit")}),
      "histories['a']"),
     ("corrupted_figure: no runs", lambda: G.corrupted_figure({}), "histories"),

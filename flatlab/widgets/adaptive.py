@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..landscapes import Landscape, sharp_and_flat
 from ..plots import PALETTE, color, landscape_figure
-from .base import Interactive, require_items, require_rows
+from .base import Interactive, control_style, require_items, require_rows
 
 __all__ = ["sharpness_bar_figure", "eos_figure", "warmup_figure", "warmup_explorer", "critical_momenta_figure",
            "critical_momenta_explorer", "averaging_figure", "interpolation_figure", "cm_start"]
@@ -117,7 +117,7 @@ def warmup_explorer(grid: dict) -> Interactive:
     """Sliders for the warmup length and the peak η over the runs of ``flatlab.adaptive.warmup_grid``."""
     _check_grid(grid)
     lrs, warmups = _runs(grid)
-    style = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="380px"))
+    style = control_style("380px")
     controls = {
         "warmup": W.SelectionSlider(options=warmups, value=warmups[-1], description="warmup steps", **style),
         "peak_lr": W.SelectionSlider(options=[(f"{v:g}", v) for v in lrs], value=lrs[-1], description="peak η",
@@ -158,7 +158,7 @@ def critical_momenta_explorer(landscape: Landscape | None = None, steps: int = 2
     cheap 2-D trajectories on a grid computed once)."""
     landscape = landscape or sharp_and_flat()
     grid = landscape.grid((-2.5, 3.5), (-2.5, 2.5), 121)
-    style = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="320px"))
+    style = control_style("320px")
     controls = {
         "lr": W.FloatLogSlider(value=lr, base=10, min=-2, max=-0.5, step=0.05, readout_format=".3f",
                                description="learning rate η", **style),

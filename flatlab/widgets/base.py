@@ -24,7 +24,18 @@ import numpy as np
 import plotly.graph_objects as go
 
 OFFLINE_ENV = "FLATLAB_OFFLINE_FIGURES"
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def control_style(width: str | None = None, continuous_update: bool | None = False) -> dict:
+    """The keyword arguments every flatlab control shares: full-width descriptions, an optional fixed width,
+    and (for sliders) an update only when the slider is released. ``continuous_update=None`` leaves it out
+    (buttons and dropdowns have no such option)."""
+    kw: dict = {"style": {"description_width": "initial"}}
+    if width is not None:
+        kw["layout"] = W.Layout(width=width)
+    if continuous_update is not None:
+        kw["continuous_update"] = continuous_update
+    return kw
 
 
 class Interactive:

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from ..grokking import PHASES, steps_to
 from ..plots import PALETTE, color
-from .base import Interactive, require_items, require_rows
+from .base import Interactive, control_style, require_items, require_rows
 
 PHASE_COLORS = {"comprehension": PALETTE[2], "grokking": PALETTE[0], "memorization": PALETTE[1],
                 "confusion": "#999999"}
@@ -183,7 +183,7 @@ def sweep_explorer(table: pd.DataFrame, histories: Mapping, reference: tuple[flo
     fracs = sorted(float(f) for f in table.train_fraction.unique())
     ref = tuple(map(float, reference)) if reference is not None else None
     start = ref if ref in histories else (wds[len(wds) // 2], fracs[len(fracs) // 2])
-    style = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="360px"))
+    style = control_style("360px")
     controls = {
         "weight_decay": W.SelectionSlider(options=[(f"{w:g}", w) for w in wds], value=start[0],
                                           description="weight decay λ", **style),

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..plots import PALETTE, color
-from .base import Interactive, require_items, require_rows
+from .base import Interactive, control_style, require_items, require_rows
 
 
 def _fmt_alpha(a: float) -> str:
@@ -105,8 +105,8 @@ def diagonal_explorer(sweep) -> Interactive:
     _check_diagonal(sweep)
     options = [(_fmt_alpha(a), float(a)) for a in sweep.alphas]
     mid = sweep.alphas[len(sweep.alphas) // 2]
-    slider = W.SelectionSlider(options=options, value=float(mid), description="init scale α", continuous_update=False,
-                               style={"description_width": "initial"}, layout=W.Layout(width="480px"))
+    slider = W.SelectionSlider(options=options, value=float(mid), description="init scale α",
+                               **control_style("480px"))
     return Interactive({"alpha": slider}, lambda alpha: diagonal_figure(sweep, alpha),
                        title="Kernel vs rich regime: move the init scale α")
 
@@ -160,7 +160,7 @@ def factorization_explorer(sweep) -> Interactive:
     _check_factorization(sweep)
     depths = sorted(int(d) for d in sweep.summary.depth.unique())
     inits = sorted(float(a) for a in sweep.summary.init_scale.unique())
-    style = dict(style={"description_width": "initial"}, continuous_update=False)
+    style = control_style()
     controls = {
         "depth": W.SelectionSlider(options=depths, value=depths[-1] if len(depths) < 4 else 3, description="depth L",
                                    layout=W.Layout(width="300px"), **style),

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from ..landscapes import Landscape, sharp_and_flat
 from ..plots import landscape_figure
 from ..train import trajectory
-from .base import Interactive
+from .base import Interactive, control_style
 
 
 def landscape_gd_figure(lr: float = 0.09, start_x: float = -0.9, start_y: float = 0.4, steps: int = 300,
@@ -31,7 +31,7 @@ def landscape_explorer(landscape: Landscape | None = None, lr: float = 0.09, sta
     """Sliders for the learning rate and the start point of GD on a 2-D landscape."""
     landscape = landscape or sharp_and_flat()
     grid = landscape.grid((-2.5, 3.5), (-2.5, 2.5), 121)  # computed once, reused by every update
-    style = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="320px"))
+    style = control_style("320px")
     controls = {
         # log scale: small η (stays in the sharp pit), 2/λ_sharp < η < 2/λ_flat (escapes), η > 2/λ_flat (diverges)
         "lr": W.FloatLogSlider(value=lr, base=10, min=-2, max=np.log10(5.0), step=0.01, readout_format=".3f",

@@ -25,12 +25,12 @@ from plotly.subplots import make_subplots
 
 from ..curvature import stability_threshold
 from ..plots import PALETTE, color
-from .base import Interactive, require_items, require_rows
+from .base import Interactive, control_style, require_items, require_rows
 
 __all__ = ["quadratic_run", "quadratic_rate", "quadratic_figure", "quadratic_explorer", "lambda_curves_figure",
            "eos_explorer", "heatmap_figure", "ratio_figure", "sweep_explorer", "noise_scale_label"]
 
-_STYLE = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="340px"))
+_STYLE = control_style("340px")
 METRICS = {"lambda_max": "final λ_max", "trace": "final tr H", "test_acc": "test accuracy",
            "train_loss": "final train loss", "step": "steps trained"}
 

@@ -20,7 +20,7 @@ from ..landscapes import Landscape, sharp_and_flat
 from ..optim import MFVI, SAM, MixSAM, VariationalSAM
 from ..plots import PALETTE, color, landscape_figure
 from ..train import Trajectory, optimizer_trajectory
-from .base import Interactive, require_items, require_rows
+from .base import Interactive, control_style, require_items, require_rows
 
 METHODS = ("sgd", "sam", "asam", "mfvi", "mixsam", "vsam")
 #: start points inside the sharp pit of ``sharp_and_flat()`` (its centre is (−1, 0.5))
@@ -210,7 +210,7 @@ def sam_mfvi_explorer(landscape: Landscape | None = None, start=PIT_STARTS[0], l
     landscape = landscape or sharp_and_flat()
     grid = landscape.grid((-2.5, 3.5), (-2.5, 2.5), 121)
     runs = _Runs(landscape, start, lr, steps, seed)
-    style = dict(continuous_update=False, style={"description_width": "initial"}, layout=W.Layout(width="330px"))
+    style = control_style("330px")
 
     def slider(values, value, description):
         opts = [(f"{v:g}", float(v)) for v in values]

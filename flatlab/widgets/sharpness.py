@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..plots import PALETTE, surface_figure
-from .base import Interactive, require_items, require_rows
+from .base import Interactive, control_style, require_items, require_rows
 
 
 def rescaling_table(model, loss_fn, data, alphas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), rho: float = 0.05,
@@ -76,8 +76,7 @@ def rescaling_explorer(table) -> Interactive:
     _check_rescaling(table)
     values = [float(a) for a in table.alpha]
     slider = W.SelectionSlider(options=[(f"{a:.3g}", a) for a in values], value=min(values, key=lambda a: abs(a - 1)),
-                               description="rescaling α", continuous_update=False,
-                               style={"description_width": "initial"}, layout=W.Layout(width="420px"))
+                               description="rescaling α", **control_style("420px"))
     return Interactive({"alpha": slider}, lambda alpha: rescaling_figure(table, alpha),
                        title="The rescaling paradox (Dinh et al. 2017)")
 
@@ -129,7 +128,7 @@ def slice_explorer(surfaces: dict, zmax: float | None = None) -> Interactive:
     names = sorted({k[0] for k in surfaces}, key=list(dict.fromkeys(k[0] for k in surfaces)).index)
     n = len(next(iter(surfaces.values()))[0])
     resolutions = [r for r in (11, 21, 41, 81) if r <= n and (n - 1) % (r - 1) == 0]
-    style = dict(style={"description_width": "initial"})
+    style = control_style(continuous_update=None)
     controls = {
         "model": W.Dropdown(options=names, value=names[0], description="minimum", **style),
         "normalized": W.ToggleButtons(options=[("filter-normalized", True), ("plain", False)], value=True,
