@@ -7,7 +7,7 @@ a perturbation — the shared picture of Ujváry et al. (2022):
 optimizer          perturbation ε                                             learns
 =================  =========================================================  ==================
 SAM                ρ g/‖g‖  (worst case in the ρ-ball, to first order)       w
-ASAM               ρ T²g/‖Tg‖, T = |w|+η (worst case in the |w|-scaled ball)  w
+ASAM               ρ T²g/‖Tg‖, T = |w|+η (worst case, |w|-scaled ball)       w
 MFVI               σ ⊙ ξ,  ξ ~ N(0, I)  (reparameterization trick)            μ = w and σ
 MixSAM             (1 − m)·ρ g/‖g‖ + m·σ ⊙ ξ                                  μ and σ
 VariationalSAM     ρ σ² ⊙ g/‖σ ⊙ g‖  (worst case in the σ-scaled ball)       μ and σ
