@@ -187,14 +187,19 @@ def sam_perturbation(grads: Sequence[Tensor], rho: float | Sequence[float],
     if any(ad):
         if params is None or len(params) != n:
             raise ValueError("params (the weights w, one per gradient) are needed when adaptive=True")
-        scales = [p.abs().add_(e) if a else None for p, a, e in zip(params, ad, etas)]
-        scaled = [g * t if t is not None else g for g, t in zip(grads, scales)]  # T g
+        sel = [i for i, a in enumerate(ad) if a]                     # the adaptive tensors
+        ts = torch._foreach_abs([params[i] for i in sel])             # T = |w| + η, fused over tensors
+        torch._foreach_add_(ts, [etas[i] for i in sel])
+        scaled = list(grads)
+        for i, tg in zip(sel, torch._foreach_mul([grads[i] for i in sel], ts)):
+            scaled[i] = tg                                            # T g
     else:
-        scales, scaled = [None] * n, grads
+        scaled = grads
     norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(scaled))))
     factors = [r / (norm + eps) for r in rhos]
     if any(ad):
-        scaled = [s * t if t is not None else s for s, t in zip(scaled, scales)]  # T² g
+        for i, t2g in zip(sel, torch._foreach_mul([scaled[i] for i in sel], ts)):
+            scaled[i] = t2g                                           # T² g
     return list(torch._foreach_mul(scaled, factors))
 
 
