@@ -200,9 +200,10 @@ def sam_mfvi_explorer(landscape: Landscape | None = None, start=PIT_STARTS[0], l
                       rho: float = 0.5, std: float = 0.3, mix: float = 0.5) -> Interactive:
     """Sliders for SAM's ρ, MFVI's σ and MixSAM's mixing coefficient m on the sharp-and-flat landscape.
 
-    Each trajectory is computed when its value is first selected (a slider move recomputes at most
-    two 2-D runs of ``steps`` steps, a few tens of milliseconds each) and cached, so returning to a
-    value only selects. ``seed`` fixes MFVI's and MixSAM's noise.
+    SAM's and MFVI's trajectories for every slider value are computed here; MixSAM's (which depends
+    on all three knobs) when a combination is first selected — one 2-D run of ``steps`` steps, a few
+    tens of milliseconds — and cached, so returning to a value only selects. ``seed`` fixes MFVI's and
+    MixSAM's noise.
     """
     for name, values, what in (("rhos", rhos, "SAM radii ρ"), ("stds", stds, "MFVI standard deviations σ"),
                                ("mixes", mixes, "MixSAM mixing coefficients m")):
@@ -210,6 +211,13 @@ def sam_mfvi_explorer(landscape: Landscape | None = None, start=PIT_STARTS[0], l
     landscape = landscape or sharp_and_flat()
     grid = landscape.grid((-2.5, 3.5), (-2.5, 2.5), 121)
     runs = _Runs(landscape, start, lr, steps, seed)
+    # SAM depends on ρ only and MFVI on σ only: run them all now (a few hundred ms), so that a slider move
+    # computes at most one new trajectory (MixSAM's, which depends on all three knobs)
+    runs.get("sgd")
+    for r in rhos:
+        runs.get("sam", rho=float(r))
+    for s in stds:
+        runs.get("mfvi", std=float(s))
     style = control_style("330px")
 
     def slider(values, value, description):
