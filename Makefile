@@ -23,7 +23,7 @@ test: $(STAMP) chromium  ## unit tests + every chapter executed at the small bud
 	@mkdir -p $(BUILD) && rm -f $(BUILD)/claims-test.jsonl
 	@cache=$$(mktemp -d -t flatlab-test-cache.XXXXXX) && echo "empty cache for this run: $$cache" && \
 	FLATLAB_CACHE=$$cache FLATLAB_BUDGET=small FLATLAB_THREADS=1 FLATLAB_CLAIMS_FILE=$(CURDIR)/$(BUILD)/claims-test.jsonl \
-		$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider -n 2 --dist loadscope; \
+		$(PY) -m pytest tests notebooks flatlab --doctest-modules --nbval-lax -p no:cacheprovider -n 2 --dist loadscope; \
 	status=$$?; rm -rf $$cache; exit $$status
 	@$(PY) -m flatlab.cli claims $(BUILD)/claims-test.jsonl $(BUILD)/claims.json
 

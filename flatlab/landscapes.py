@@ -50,8 +50,8 @@ class Landscape:
     """A smooth 2-D loss made of quadratic basins (see the module docstring).
 
     >>> land = sharp_and_flat()
-    >>> float(land(torch.tensor(land.basin("sharp").centre)))  # doctest: +ELLIPSIS
-    0.0...
+    >>> abs(float(land(torch.tensor(land.basin("sharp").centre)))) < 1e-9   # the pit's floor is 0
+    True
     """
 
     def __init__(self, basins: list[Basin], temperature: float = 0.05, name: str = "landscape"):
