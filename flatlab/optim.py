@@ -94,6 +94,22 @@ BASE_OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 STD_PARAMETERIZATIONS = ("log", "softplus")
 ASAM_ETA = 0.01  # Kwon et al.'s offset in T = |w| + η (their released code's default)
+LINKS = {"softmax": lambda o: torch.softmax(o, -1), "sigmoid": torch.sigmoid, "identity": lambda o: o}
+
+
+def _model_average(model: nn.Module, x: Tensor, samples: int, link: str,
+                   sampled_forward: Callable[[Tensor], Tensor]) -> Tensor:
+    """``(1/S) Σ_s link(sampled_forward(x))`` in eval mode (the model's mode is restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    try:
+        total = None
+        for _ in range(samples):
+            out = LINKS[link](sampled_forward(x))
+            total = out if total is None else total + out
+    finally:
+        model.train(was_training)
+    return total / samples
 
 
 # ----------------------------------------------------------------------------------------------
@@ -710,21 +726,15 @@ class VariationalOptimizer(Optimizer):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         samples = _v.integer("samples", samples, 1)
-        links = {"softmax": lambda o: torch.softmax(o, -1), "sigmoid": torch.sigmoid, "identity": lambda o: o}
-        _v.choice("link", link, links)
+        _v.choice("link", link, LINKS)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        was_training = model.training
-        model.eval()
-        try:
-            total = None
-            for _ in range(samples):
-                with self.sample(generator):
-                    out = links[link](model(x))
-                total = out if total is None else total + out
-        finally:
-            model.train(was_training)
-        return total / samples
+
+        def sampled_forward(inputs: Tensor) -> Tensor:
+            with self.sample(generator):
+                return model(inputs)
+
+        return _model_average(model, x, samples, link, sampled_forward)
 
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -938,20 +948,14 @@ def noise_predictive(model: nn.Module, x: Tensor, std: float, samples: int = 32,
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     std = _v.non_negative("std", std)
     samples = _v.integer("samples", samples, 1)
-    links = {"softmax": lambda o: torch.softmax(o, -1), "sigmoid": torch.sigmoid, "identity": lambda o: o}
-    _v.choice("link", link, links)
+    _v.choice("link", link, LINKS)
     gen = torch.Generator().manual_seed(_v.seed("seed", seed))
     named = {n: p.detach() for n, p in model.named_parameters()}
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            total = None
-            for _ in range(samples):
-                noisy = {n: p + std * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype)
-                         for n, p in named.items()}
-                out = links[link](functional_call(model, noisy, (x,)))
-                total = out if total is None else total + out
-    finally:
-        model.train(was_training)
-    return total / samples
+
+    def sampled_forward(inputs: Tensor) -> Tensor:
+        noisy = {n: p + std * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype)
+                 for n, p in named.items()}
+        return functional_call(model, noisy, (inputs,))
+
+    with torch.no_grad():
+        return _model_average(model, x, samples, link, sampled_forward)
