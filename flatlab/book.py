@@ -5,7 +5,9 @@
 * ``teacher_version(nb)`` keeps the solutions and marks them with a heading;
 * ``chapter_info(nb)`` reads a chapter's title, time estimate and learning goals from its first cell;
 * ``index_html(chapters, claims)`` writes the book's front page: chapters with goals and times, links to
-  the executed chapters and the table of every claim checked while building.
+  the executed chapters and the table of every claim checked while building;
+* ``error_outputs(nb)`` lists the errors an executed notebook's cells raised (the book, the robustness
+  harness and the grader all report them the same way).
 """
 from __future__ import annotations
 
@@ -15,6 +17,12 @@ import re
 from pathlib import Path
 
 import nbformat
+
+
+def error_outputs(nb, limit: int | None = None) -> list[str]:
+    """``"cell N: ErrorName: message"`` for every error output of an executed notebook (message cut at ``limit``)."""
+    return [f"cell {i}: {o.get('ename')}: {str(o.get('evalue', ''))[:limit]}" for i, c in enumerate(nb.cells)
+            for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
 def _tags(cell) -> list[str]:

@@ -72,9 +72,9 @@ def _export_html(executed: Path, html_dir: Path) -> Path:
 def _error_outputs(executed: Path) -> list[str]:
     import nbformat
 
-    nb = nbformat.read(executed, as_version=4)
-    return [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb.cells)
-            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    from .book import error_outputs
+
+    return error_outputs(nbformat.read(executed, as_version=4))
 
 
 def _selected(only: list[str] | None) -> list[Path]:

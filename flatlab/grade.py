@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from . import _validate as _v
+from .book import error_outputs
 from .exercises.base import CHECKS_ENV
 
 __all__ = ["grade", "grade_one", "expected_checks", "submissions", "VERDICTS"]
@@ -151,10 +152,7 @@ def grade_one(path: str | os.PathLike, out_dir: str | os.PathLike, label: str | 
         row["checks"][name] = VERDICTS.get(rec["status"], "fail") if rec else NOT_RUN
         if rec and rec["status"] == "failed":
             row["feedback"][name] = rec.get("failures", []) + ([f"hint: {rec['hint']}"] if rec.get("hint") else [])
-    for i, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                row["errors"].append(f"cell {i}: {out.get('ename')}: {str(out.get('evalue', ''))[:200]}")
+    row["errors"] = error_outputs(nb, limit=200)
     passed = sum(v == "pass" for v in row["checks"].values())
     row["score"] = f"{passed}/{len(row['checks'])}"
     row["status"] = status

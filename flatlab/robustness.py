@@ -27,6 +27,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .book import error_outputs
+
 TIME_LIMITS = {"small": 60.0, "full": 180.0}  # seconds per chapter on 2 cores, quiet machine
 
 
@@ -85,10 +87,7 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(path.parent)}})
         client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log lines; errors are in the outputs
-        for i, cell in enumerate(nb.cells):
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    errors.append(f"cell {i}: {out.get('ename')}: {out.get('evalue', '')[:300]}")
+        errors += error_outputs(nb, limit=300)
     except Exception as err:  # a timeout or a dead kernel: the run counts as failed, the others go on
         errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300])
     seconds = time.perf_counter() - t0

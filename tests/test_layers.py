@@ -16,8 +16,8 @@ LAYERS = {
     "curvature": 3, "optim": 3,                       # HVPs, Lanczos, sharpness; the optimizers
     "train": 4,                                       # fit() → History, probes, 2-D trajectories
     "sweep": 5, "implicit": 5, "grokking": 5, "adaptive": 5,   # topic modules: the chapters' experiments
-    "widgets": 6, "exercises": 6,                     # views and checks
-    "book": 7, "robustness": 7, "grade": 7,           # whole-chapter tools
+    "widgets": 6, "exercises": 6, "book": 6,          # views, checks, notebook versions and pages
+    "robustness": 7, "grade": 7,                      # whole-chapter tools (they read notebooks through book)
     "cli": 8,
 }
 
