@@ -137,7 +137,7 @@ def slide_type(cell) -> str:
     """Default reveal.js slide type of a cell: a new slide at every ``#``/``##`` heading, a sub-slide at
     ``###``, fragments for code and plain markdown, exercises and solutions skipped."""
     tags = _tags(cell)
-    if "solution" in tags or "parameters" in tags:
+    if "solution" in tags or "parameters" in tags or "injected-parameters" in tags:
         return "skip"
     if cell.cell_type == "markdown":
         first = cell.source.lstrip().split("\n", 1)[0]
@@ -153,15 +153,3 @@ def ensure_slide_tags(nb):
     for cell in nb.cells:
         cell.metadata.setdefault("slideshow", {"slide_type": slide_type(cell)})
     return nb
-
-
-def export_slides(path: Path, out_dir: Path) -> Path:
-    """Export an (executed) chapter as reveal.js slides: ``out_dir/<chapter>.slides.html``."""
-    from nbconvert import SlidesExporter
-
-    nb = kernel_free(ensure_slide_tags(nbformat.read(path, as_version=4)))
-    body, _ = SlidesExporter().from_notebook_node(nb)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{path.stem}.slides.html"
-    target.write_text(body, encoding="utf-8")
-    return target

@@ -55,18 +55,16 @@ def doctor() -> int:
     return 1 if problems else 0
 
 
-def _export_html(executed: Path, html_dir: Path) -> Path:
-    import nbformat
-    from nbconvert import HTMLExporter
+def _build_site(executed: list[Path], build: Path, rows: list[dict], budget: str, seed: int) -> Path:
+    """The Sphinx book of the executed chapters (``flatlab.book_site``), with the robustness report when
+    ``build/robustness.json`` exists."""
+    from . import book_site
+    from .robustness import report_html
 
-    from .book import kernel_free
-
-    nb = nbformat.read(executed, as_version=4)
-    kernel_free(nb)
-    body, _ = HTMLExporter().from_notebook_node(nb)
-    out = html_dir / (executed.stem + ".html")
-    out.write_text(body, encoding="utf-8")
-    return out
+    report = book_site.read_json(build / "robustness.json")
+    fragment = book_site.report_fragment(report_html(report)) if isinstance(report, dict) and report.get("budgets") \
+        else None
+    return book_site.build(executed, build, rows, budget, seed, robustness_fragment=fragment)
 
 
 def _error_outputs(executed: Path) -> list[str]:
@@ -99,7 +97,7 @@ def student(build: Path | None = None, only: list[str] | None = None) -> dict:
 
 def slides(only: list[str], build: Path | None = None) -> list[Path]:
     """Export chapters as reveal.js slides (executed copies from ``build/notebooks`` when present)."""
-    from .book import export_slides
+    from .book_site import export_slides
 
     build = Path(build or ROOT / "build").resolve()
     out = []
@@ -136,7 +134,6 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
     ``version="student"`` executes the student versions (solutions removed) instead.
     """
     from . import _validate as _v
-    from .book import chapter_info, index_html
     from .claims import collect, summary_table
     from .config import budget as check_budget
 
@@ -167,9 +164,12 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
     except ValueError as err:  # a kernel died while writing a claim
         failures.append(str(err))
         rows = []
-    (html_out / "index.html").write_text(index_html([chapter_info(nb) for nb in selected], rows, budget,
-                                                    robustness=(html_out / "robustness.html").exists()),
-                                         encoding="utf-8")
+    executed = [nb_out / nb.name for nb in selected if (nb_out / nb.name).exists()]
+    try:
+        index = _build_site(executed, build, rows, budget, seed)
+        print(f"book: {index}")
+    except Exception as err:  # the executed notebooks and claims.json stay; the failure is reported
+        failures.append(f"book site: {type(err).__name__}: {err}")
     print(summary_table(rows))
     for f in failures:
         print("FAILED", f, file=sys.stderr)
@@ -182,7 +182,7 @@ def _execute(selected_only, build: Path, version: str, seed: int) -> tuple[list[
 
     from .book import student_version
 
-    nb_out, html_out = build / "notebooks", build / "html"
+    nb_out = build / "notebooks"
     failures = []
     selected = _selected(selected_only)
     for nb in selected:
@@ -206,8 +206,6 @@ def _execute(selected_only, build: Path, version: str, seed: int) -> tuple[list[
         if errors and status == "ok":
             failures.append(f"{nb.name}: error outputs {errors}")
             status = "FAILED"
-        if out.exists():
-            _export_html(out, html_out)
         print(f"{nb.name:<45} {status:>6}  {time.perf_counter() - t0:6.1f} s")
     return failures, selected
 

@@ -18,7 +18,8 @@ LAYERS = {
     "sweep": 5, "implicit": 5, "grokking": 5, "adaptive": 5,   # topic modules: the chapters' experiments
     "widgets": 6, "exercises": 6, "book": 6,          # views, checks, notebook versions and pages
     "robustness": 7, "grade": 7,                      # whole-chapter tools (they read notebooks through book)
-    "cli": 8,
+    "book_site": 8,                                   # the HTML book (Sphinx) and offline slides
+    "cli": 9,
 }
 
 

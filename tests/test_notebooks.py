@@ -10,6 +10,8 @@ import pytest
 
 from flatlab import cli
 
+from book_browser import CHROMIUM, check_book  # tests/book_browser.py
+
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -72,19 +74,25 @@ def test_student_version_executes_with_another_seed(path, tmp_path, monkeypatch)
     assert cli.book(budget="small", build=Path("book"), seed=1, version="student", only=[path.stem]) == 0
     tmp_path = tmp_path / "book"
     assert (tmp_path / "notebooks" / path.name).exists()
-    html = (tmp_path / "html" / f"{path.stem}.html").read_text()
-    # figures render offline: plotly.js is embedded, never loaded from a CDN
-    assert "Plotly.newPlot" in html and "plotly.js v" in html
-    assert not re.search(r'<script[^>]*src="https?://[^"]*plot', html)
+    html_dir = tmp_path / "html"
+    html = (html_dir / f"{path.stem}.html").read_text()
+    # figures and math render offline: one shared plotly.js and MathJax beside the pages, nothing from a CDN
+    assert "Plotly.newPlot" in html and "plotly.js v" not in html
+    assert (html_dir / "_static" / "plotly.min.js").exists() and (html_dir / "_static" / "mathjax" / "tex-chtml.js").exists()
+    assert not re.search(r"""<(script|link|img)[^>]*(src|href)=["']https?://""", html)
+    assert "injected-parameters" not in html and "SEED = 1" not in html  # the parameters cells are hidden
     source = nbformat.read(path, as_version=4)
     if any(c.source.strip().endswith(".widget") for c in source.cells if c.cell_type == "code"):
         assert '"sliders"' in html, "a widget must leave a kernel-free slider figure in the book"
         assert "widget-state+json" not in html, "widget views are replaced, so their saved state is dead weight"
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims and all(c["chapter"] == path.stem and c["passed"] and c["seed"] == "1" for c in claims)
-    index = (tmp_path / "html" / "index.html").read_text()
-    assert f"href='{path.stem}.html'" in index and f"{len(claims)}/{len(claims)} claims hold" in index
-    assert "http" not in index  # the index is self-contained
+    index = (html_dir / "index.html").read_text()
+    assert f'href="{path.stem}.html"' in index and f"{len(claims)}/{len(claims)} claims hold" in index
+    assert path.stem in (html_dir / "claims.html").read_text()
+    if Path(CHROMIUM).exists():  # make test installs Debian's chromium; the page is checked in a real browser
+        problems = check_book(html_dir, [path.stem], ROOT / "build" / "book-screens")
+        assert not problems, "\n".join(problems)
     executed = nbformat.read(tmp_path / "notebooks" / path.name, as_version=4)
     assert not any("solution" in c.metadata.get("tags", []) for c in executed.cells)
 
@@ -106,7 +114,8 @@ def test_student_version_has_no_solution_code_and_teacher_version_has_it(tmp_pat
 
 
 def test_chapter_info_and_slides(tmp_path):
-    from flatlab.book import chapter_info, export_slides
+    from flatlab.book import chapter_info
+    from flatlab.book_site import export_slides
 
     info = chapter_info(CHAPTERS[0])
     assert info["title"].startswith("00") and info["time"] and len(info["goals"]) >= 2

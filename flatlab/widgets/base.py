@@ -117,10 +117,8 @@ class Interactive:
                       {"title.text": f"{title}<br><sup>{text}</sup>" if text else title,
                        "annotations": [a.to_plotly_json() for a in fig.layout.annotations],
                        "shapes": [sh.to_plotly_json() for sh in fig.layout.shapes]}]))
-        out.update_layout(title_text=steps[active]["args"][1]["title.text"],
-                          sliders=[dict(active=active, steps=steps, pad=dict(t=60),
-                                        currentvalue=dict(prefix=f"{control} = "))],
-                          margin=dict(b=140))
+        out.update_layout(title_text=steps[active]["args"][1]["title.text"])
+        _add_slider_strip(out, dict(active=active, steps=steps, currentvalue=dict(prefix=f"{control} = ")))
         return out
 
     def _set_status(self, text: str) -> None:
@@ -159,6 +157,36 @@ class Interactive:
         from IPython.display import display
 
         display(self.widget)
+
+
+SLIDER_STRIP_PX = 110
+DEFAULT_HEIGHT_PX = 525  # plotly's notebook renderer draws a figure without a height this tall
+
+
+def _margin(fig: go.Figure, side: str, default: int) -> float:
+    value = getattr(fig.layout.margin, side)
+    if value is None:
+        value = getattr(fig.layout.template.layout.margin, side) if fig.layout.template else None
+    return float(default if value is None else value)
+
+
+def _add_slider_strip(fig: go.Figure, slider: dict) -> None:
+    """Put ``slider`` in a strip of its own between the title and the plot area.
+
+    The figure grows by ``SLIDER_STRIP_PX`` and its top margin by the same amount, so the plot area and
+    everything laid out around it (a legend below the plot however many rows it wraps to, axis titles,
+    tick labels, a colour bar) keep their pixel positions, and the title stays where it was at the top.
+    Below the plot a slider cannot be placed safely: a horizontal legend there wraps to as many rows as
+    the figure's width demands, which only the browser knows (chapter 02's explorer drew its slider across
+    a ten-row legend)."""
+    height = float(fig.layout.height or DEFAULT_HEIGHT_PX)
+    top, bottom = _margin(fig, "t", 100), _margin(fig, "b", 80)
+    plot_height = max(height - top - bottom, 1.0)
+    new_height = height + SLIDER_STRIP_PX
+    slider = dict(slider, x=0, len=1, xanchor="left", y=1 + (SLIDER_STRIP_PX - 4) / plot_height, yanchor="top",
+                  pad=dict(t=0, b=0))
+    fig.update_layout(sliders=[slider], height=new_height, margin=dict(t=top + SLIDER_STRIP_PX),
+                      title=dict(yref="container", y=1 - (top / 2) / new_height, yanchor="middle"))
 
 
 class _Box(W.VBox):
