@@ -506,15 +506,19 @@ class NudgedSGD(Optimizer):
     columns are orthonormalized (QR) before use; only their span matters. ``eigenvalues`` records
     ``(step, values)`` at every refresh: λ₁ over training at no extra cost.
 
-    Departures from the paper's algorithm (and from the authors' released code):
+    Departures from the paper's algorithm and the authors' released code:
 
-    * the Hessian is that of the full-batch loss on a fixed subset of the training set chosen by
-      the caller; the authors use Lanczos on a sample of about 2,250–2,560 training examples;
-    * the eigenvectors are recomputed every ``every`` steps (the authors' code: once per epoch),
-      and ``k`` is free (the paper: K = 5 or 10; γ ∈ {0.01, 0.1, 1, 5});
-    * with momentum, the buffer is plain SGD's and only the applied step is nudged (the authors'
-      default ``correct_v``); the paper's experiments use μ = 0;
-    * γ is constant (the authors' plateau scheduler also scaled γ when it cut the learning rate).
+    * the Hessian is that of the loss on a fixed batch chosen by the caller (chapter 01: the first
+      256 training examples); the authors' code runs Lanczos on a sample of about 2,250–2,560
+      training examples (with their data augmentation);
+    * the eigenvectors are recomputed every ``every`` steps; the authors' code refreshes them once
+      per epoch;
+    * ``k`` and γ are free; the authors' experiment scripts use K = 5 or 10, γ ∈ {0.01, 0.1, 1, 5}
+      and plain SGD (μ = 0);
+    * momentum, which the paper's experiments do not use, follows the released code's default
+      (``correct_v``): the buffer is plain SGD's and only the applied step is nudged;
+    * γ is constant; the authors' reduce-on-plateau callback scaled γ by the same factor as the
+      learning rate.
 
     ``step(closure)`` follows torch.optim: the closure is optional (the gradients in ``.grad`` are
     used); a parameter without a gradient gets a zero step before the nudge. State dicts hold the
