@@ -63,6 +63,7 @@ __all__ = [
     "interpolate",
     "stability_threshold",
     "CurvatureProbe",
+    "SharpestDirections",
     "NonFiniteLossError",
     "TRACE_METHODS",
     "OPTIMIZERS",
@@ -844,6 +845,53 @@ def stability_threshold(lr: float, optimizer: str = "gd", momentum: float = 0.0)
 # ----------------------------------------------------------------------------------------------
 # training-loop probe
 # ----------------------------------------------------------------------------------------------
+def _warm_top_eigs(op: HessianOperator, k: int, tol: float,
+                   last: Tensor | None) -> tuple[np.ndarray, Tensor]:
+    """Top-k eigenpairs warm-started from the previous call's eigenvectors ``last`` (their sum as
+    ``v0``, when the dimension and k have not changed) with a small Lanczos basis ``max(2k+2, 8)``."""
+    k = _check_k(k, op.dim)
+    warm = last is not None and last.shape == (op.dim, k)
+    v0 = last.sum(1) if warm else None
+    vals, vecs = _top_eigs(op, k, tol, v0, min(op.dim, max(2 * k + 2, 8)))
+    return vals, torch.as_tensor(vecs.copy())
+
+
+class SharpestDirections:
+    """The top-k Hessian eigenpairs of ``loss_fn(model(x), y)`` on ``data``, at the model's *current*
+    parameters, each time it is called: ``directions(k) -> (values [k], vectors [dim, k])``.
+
+    Made for :class:`flatlab.optim.NudgedSGD` (its ``eigenvectors`` argument), which calls it every
+    few steps while the parameters move: every call builds a :class:`HessianOperator` on ``data``
+    (a fixed batch, e.g. a subset of the training set) and runs Lanczos warm-started from the
+    previous call's eigenvectors, as :class:`CurvatureProbe` does. ``params`` are the trainable
+    parameters the vectors are over (``model.parameters()`` order); ``n_products`` counts the
+    Hessian-vector products spent. The model, its ``.grad`` and buffers are left untouched.
+
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    >>> data = (torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> values, vectors = SharpestDirections(model, torch.nn.functional.cross_entropy, data)(2)
+    >>> values.shape, vectors.shape
+    (torch.Size([2]), torch.Size([67, 2]))
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, data: Data, tol: float = 1e-3):
+        _, self.params = _trainable(model)
+        _check_loss_fn(loss_fn)
+        self.model, self.loss_fn, self.data = model, loss_fn, _check_data(data)
+        self.tol = _v.positive("tol", tol)
+        self.last_vectors: Tensor | None = None
+        self.n_products = 0
+
+    def __call__(self, k: int) -> tuple[Tensor, Tensor]:
+        op = HessianOperator(self.model, self.loss_fn, self.data)
+        vals, self.last_vectors = _warm_top_eigs(op, k, self.tol, self.last_vectors)
+        self.n_products += op.n_products
+        return torch.as_tensor(vals.copy(), dtype=op.dtype), self.last_vectors.to(op.dtype)
+
+    def __repr__(self) -> str:
+        return f"SharpestDirections(dim={sum(p.numel() for p in self.params)}, tol={self.tol})"
+
+
 class CurvatureProbe:
     """Record the top Hessian eigenvalues (and optionally the trace) during training.
 
@@ -891,14 +939,9 @@ class CurvatureProbe:
         except NonFiniteLossError:  # a diverged run: record NaN, let the training loop decide
             keys = ["lambda_max"] + [f"lambda_{i + 1}" for i in range(1, self.k)]
             return {key: math.nan for key in keys + (["trace"] if self.trace else [])}
-        k = _check_k(self.k, op.dim)
-        warm = self.last_vectors is not None and self.last_vectors.shape == (op.dim, k)
-        v0 = self.last_vectors.sum(1) if warm else None
-        ncv = min(op.dim, max(2 * k + 2, 8))
-        vals, vecs = _top_eigs(op, k, self.tol, v0, ncv)
-        self.last_vectors = torch.as_tensor(vecs.copy())
+        vals, self.last_vectors = _warm_top_eigs(op, self.k, self.tol, self.last_vectors)
         out = {"lambda_max": float(vals[0])}
-        for i in range(1, k):
+        for i in range(1, self.k):
             out[f"lambda_{i + 1}"] = float(vals[i])
         if self.trace:
             out["trace"] = _trace(op, self.n_trace_samples, "hutchinson", self.seed)

@@ -156,3 +156,31 @@ def surface_figure(alphas: np.ndarray, betas: np.ndarray, surface: np.ndarray, t
     fig.update_layout(title=title, xaxis_title="α (direction d₁)", yaxis_title="β (direction d₂)")
     fig.update_yaxes(scaleanchor="x")
     return fig
+
+
+def sharpness_accuracy_figure(curves_: dict[str, tuple[Sequence[float], Sequence[float]]], accuracy: dict[str, float],
+                              final_lambda: dict[str, float] | None = None,
+                              title: str = "sharpness over training and the test accuracy it ends with",
+                              y_title: str = "λ_max", accuracy_title: str = "final test accuracy") -> go.Figure:
+    """λ_max against the step for several runs (left, log scale) and each run's final test accuracy (right, bars).
+
+    ``curves_`` maps a label to ``(steps, lambda_max values)``; ``accuracy`` maps the same labels to a test
+    accuracy; ``final_lambda`` (optional) labels each bar with the run's final λ_max.
+    """
+    from plotly.subplots import make_subplots
+
+    if set(accuracy) != set(curves_):
+        raise ValueError(f"accuracy must have one entry per curve: curves {sorted(curves_)}, accuracy {sorted(accuracy)}")
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.65, 0.35],
+                        subplot_titles=("λ_max over training", accuracy_title))
+    for i, (label, (steps, values)) in enumerate(curves_.items()):
+        fig.add_scatter(x=list(steps), y=list(values), mode="lines+markers", name=label, legendgroup=label,
+                        line=dict(color=color(i)), row=1, col=1)
+        text = f"{accuracy[label]:.3f}" + (f"<br>λ_max {final_lambda[label]:.3g}" if final_lambda else "")
+        fig.add_bar(x=[label], y=[accuracy[label]], marker_color=color(i), name=label, legendgroup=label,
+                    showlegend=False, text=[text], textposition="outside", row=1, col=2)
+    fig.update_yaxes(type="log", title_text=y_title, row=1, col=1)
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_yaxes(title_text=accuracy_title, range=[0, 1.05], row=1, col=2)
+    fig.update_layout(title=title)
+    return fig

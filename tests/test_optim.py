@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from flatlab.models import MLP
-from flatlab.optim import (MFVI, SAM, MixSAM, VariationalSAM, calibration, frozen_bn_stats, gaussian_kl,
-                           kl_gradients, sam_perturbation, asam_param_groups)
+from flatlab.curvature import SharpestDirections
+from flatlab.optim import (MFVI, SAM, MixSAM, NudgedSGD, VariationalSAM, calibration, frozen_bn_stats, gaussian_kl,
+                           kl_gradients, nudge, sam_perturbation, asam_param_groups)
 from flatlab.train import fit
 
 A = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)  # a non-diagonal SPD Hessian
@@ -534,6 +535,196 @@ def test_calibration_bins_and_ece():
         calibration(torch.ones(3), y)
     with pytest.raises(ValueError, match="y must"):
         calibration(p, y[:2])
+
+
+# ----------------------------------------------------------------------------------------------
+# Nudged-SGD
+# ----------------------------------------------------------------------------------------------
+def spectral_quadratic(eigenvalues=(5.0, 3.0, 1.0, 0.5)):
+    """A symmetric 4×4 Hessian with known eigenpairs (columns of Q, eigenvalues descending)."""
+    g = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))
+    lam = torch.tensor(eigenvalues, dtype=torch.float64)
+    return q @ torch.diag(lam) @ q.T, q, lam
+
+
+def exact_basis(q, lam):
+    return lambda k: (lam[:k], q[:, :k])
+
+
+@pytest.mark.parametrize("gamma,k", [(0.1, 1), (0.1, 2), (5.0, 2), (1.0, 3)])
+def test_nudged_step_on_a_quadratic_equals_the_hand_computed_step(gamma, k):
+    """w⁺ = w − η Σ_i c_i (u_iᵀ g) u_i with c_i = γ on the top-k eigenvectors and 1 on the others."""
+    h, q, lam = spectral_quadratic()
+    w0 = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    w = torch.nn.Parameter(w0.clone())
+    opt = NudgedSGD([w], lr=0.1, gamma=gamma, k=k, every=1, eigenvectors=exact_basis(q, lam))
+    loss = opt.step(quadratic_closure(opt, w, h))
+    g = h @ w0
+    c = torch.tensor([gamma if i < k else 1.0 for i in range(4)], dtype=torch.float64)
+    expected = w0 - 0.1 * sum(c[i] * (q[:, i] @ g) * q[:, i] for i in range(4))
+    torch.testing.assert_close(w.detach(), expected, rtol=1e-13, atol=1e-14)
+    assert float(loss.detach()) == pytest.approx(float(0.5 * w0 @ h @ w0))
+    assert opt.eigenvalues == [(0, lam[:k].tolist())]
+
+
+def test_nudged_step_with_lanczos_directions_equals_the_dense_reference():
+    """On least squares the Hessian is XᵀX/n exactly: SharpestDirections (Lanczos) + NudgedSGD give the step
+    built from the dense eigendecomposition."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 6, generator=g, dtype=torch.float64) * torch.tensor([3.0, 2.0, 1.0, 1.0, 0.5, 0.2],
+                                                                             dtype=torch.float64)
+    y = torch.randn(64, 1, generator=g, dtype=torch.float64)
+    model = torch.nn.Linear(6, 1, bias=False).double()
+    w0 = model.weight.detach().reshape(-1).clone()
+    loss_fn = lambda out, t: 0.5 * (out - t).pow(2).mean()  # noqa: E731
+    opt = NudgedSGD(model.parameters(), lr=0.05, gamma=0.2, k=2, every=1,
+                    eigenvectors=SharpestDirections(model, loss_fn, (x, y), tol=1e-12))
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    h = x.T @ x / len(x)
+    lam, vecs = torch.linalg.eigh(h)
+    u = vecs[:, -2:]  # the top two
+    grad = h @ w0 - x.T @ y.reshape(-1) / len(x)
+    step = -0.05 * grad
+    expected = w0 + step - 0.8 * u @ (u.T @ step)
+    torch.testing.assert_close(model.weight.detach().reshape(-1), expected, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(torch.tensor(opt.eigenvalues[0][1], dtype=torch.float64), lam[-2:].flip(0),
+                               rtol=1e-9, atol=0)
+
+
+def test_nudged_momentum_nudges_the_step_not_the_buffer():
+    """Two steps with μ = 0.9: m₁ = g₀, s₁ = N(−η m₁); m₂ = μ m₁ + g₁, s₂ = N(−η m₂), N = I − (1 − γ)UUᵀ."""
+    h, q, lam = spectral_quadratic()
+    w0 = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    w = torch.nn.Parameter(w0.clone())
+    opt = NudgedSGD([w], lr=0.1, gamma=0.3, k=1, every=5, momentum=0.9, eigenvectors=exact_basis(q, lam))
+    for _ in range(2):
+        opt.step(quadratic_closure(opt, w, h))
+    n = torch.eye(4, dtype=torch.float64) - 0.7 * torch.outer(q[:, 0], q[:, 0])
+    m1 = h @ w0
+    w1 = w0 + n @ (-0.1 * m1)
+    m2 = 0.9 * m1 + h @ w1
+    torch.testing.assert_close(w.detach(), w1 + n @ (-0.1 * m2), rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(opt.state[w]["momentum_buffer"], m2, rtol=1e-13, atol=1e-14)
+
+
+def test_nudged_refreshes_every_few_steps_and_only_the_span_matters():
+    h, q, lam = spectral_quadratic()
+    calls = []
+
+    def skewed(k):  # a non-orthonormal basis of the same span: the optimizer orthonormalizes it
+        calls.append(k)
+        return lam[:k], q[:, :k] @ torch.tensor([[2.0, 1.0], [0.0, 0.5]], dtype=torch.float64)
+
+    w, v = (torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)) for _ in range(2))
+    a = NudgedSGD([w], lr=0.1, gamma=0.1, k=2, every=3, eigenvectors=skewed)
+    b = NudgedSGD([v], lr=0.1, gamma=0.1, k=2, every=3, eigenvectors=exact_basis(q, lam))
+    for _ in range(7):
+        a.step(quadratic_closure(a, w, h))
+        b.step(quadratic_closure(b, v, h))
+    assert len(calls) == 3 and [s for s, _ in a.eigenvalues] == [0, 3, 6]  # before steps 1, 4 and 7
+    torch.testing.assert_close(w.detach(), v.detach(), rtol=1e-12, atol=1e-13)
+
+
+def test_nudged_gamma_one_is_torch_sgd_bit_for_bit_inside_fit(clouds):
+    runs = []
+    for make in (lambda m: NudgedSGD(m.parameters(), lr=0.1, gamma=1.0, k=3, every=4, momentum=0.5,
+                                     eigenvectors=SharpestDirections(m, F.cross_entropy, clouds.train)),
+                 lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.5)):
+        model = MLP(2, [8], 3, seed=0)
+        h = fit(model, clouds, make(model), 12, batch_size=16, seed=3, progress=False)
+        runs.append((flat(model), h.train_loss.to_numpy()))
+    assert torch.equal(runs[0][0], runs[1][0]) and (runs[0][1] == runs[1][1]).all()
+
+
+def test_nudged_state_dict_round_trip_and_same_seed_same_numbers(clouds):
+    def run(model, opt, steps, seed):
+        return fit(model, clouds, opt, steps, batch_size=16, seed=seed, progress=False)
+
+    def make(model):  # a tight Lanczos tolerance: the clone's directions start without the warm start
+        return NudgedSGD(model.parameters(), lr=0.2, gamma=0.2, k=2, every=3, momentum=0.9,
+                         eigenvectors=SharpestDirections(model, F.cross_entropy, clouds.train, tol=1e-10))
+
+    model = MLP(2, [8], 3, seed=0)
+    opt = make(model)
+    run(model, opt, 4, seed=0)
+    clone = copy.deepcopy(model)
+    opt2 = make(clone)
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert opt2.state["nudge"]["step"] == 4 and torch.equal(opt2.state["nudge"]["basis"], opt.state["nudge"]["basis"])
+    run(model, opt, 5, seed=1)
+    run(clone, opt2, 5, seed=1)
+    torch.testing.assert_close(flat(model), flat(clone), rtol=1e-5, atol=1e-6)
+    again = MLP(2, [8], 3, seed=0)
+    opt3 = make(again)
+    run(again, opt3, 4, seed=0)
+    run(again, opt3, 5, seed=1)
+    assert torch.equal(flat(model), flat(again))
+
+
+def test_nudge_function_and_gamma_below_one_slows_the_sharp_direction_only():
+    step = torch.tensor([1.0, 2.0, 3.0])
+    basis = torch.tensor([[0.0], [1.0], [0.0]])
+    assert torch.equal(nudge(step, basis, 0.25), torch.tensor([1.0, 0.5, 3.0]))
+    assert torch.equal(nudge(step, basis, 1.0), step) and nudge(step, basis, 1.0) is not step
+    with pytest.raises(ValueError, match=r"basis must be a tensor of shape \[3, k\]"):
+        nudge(step, torch.ones(2, 1), 0.5)
+    with pytest.raises(ValueError, match="gamma=0.0 must be a positive number"):
+        nudge(step, basis, 0.0)
+
+
+def nsgd(**kw):
+    w = torch.nn.Parameter(torch.ones(3))
+    basis = kw.pop("eigenvectors", lambda k: (torch.ones(k), torch.eye(3)[:, :k]))
+    return NudgedSGD([w], **{"lr": 0.1, "gamma": 0.5, "k": 1, "every": 2, "eigenvectors": basis, **kw}), w
+
+
+def nsgd_step(**kw):
+    opt, w = nsgd(**kw)
+    return opt.step(quadratic_closure(opt, w, torch.eye(3)))
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda: nsgd(gamma=0.0), ValueError, r"gamma=0.0 must be a positive number \(> 0\)"),
+    (lambda: nsgd(gamma=-1.0), ValueError, "gamma=-1.0"),
+    (lambda: nsgd(gamma=float("nan")), ValueError, "gamma=nan is not finite"),
+    (lambda: nsgd(gamma=float("inf")), ValueError, "gamma=inf is not finite"),
+    (lambda: nsgd(gamma="0.1"), TypeError, "gamma must be a positive number"),
+    (lambda: nsgd(k=0), ValueError, r"k=0 must be a positive integer \(≥ 1\)"),
+    (lambda: nsgd(k=1.0), TypeError, "k must be a positive integer.*write 1"),
+    (lambda: nsgd(k=3), ValueError, "k=3 must be smaller than the number of parameters"),
+    (lambda: nsgd(every=0), ValueError, "every=0 must be a positive integer"),
+    (lambda: nsgd(every=2.5), TypeError, "every must be a positive integer"),
+    (lambda: nsgd(lr=0.0), ValueError, "lr=0.0"),
+    (lambda: nsgd(momentum=1.0), ValueError, "momentum=1.0"),
+    (lambda: nsgd(eigenvectors="lanczos"), TypeError, "eigenvectors must be callable"),
+    (lambda: NudgedSGD(MLP(2, [4], 3).parameters(), eigenvectors=SharpestDirections(
+        MLP(2, [4], 3), F.cross_entropy, (torch.randn(4, 2), torch.zeros(4, dtype=torch.long)))),
+     ValueError, "other parameters"),
+    (lambda: nsgd_step(eigenvectors=lambda k: torch.eye(3)[:, :k]), TypeError, r"pair \(values, vectors\)"),
+    (lambda: nsgd_step(eigenvectors=lambda k: (torch.ones(k), torch.eye(3))), ValueError,
+     r"vectors of shape \(3, 3\), expected \(3, 1\)"),
+    (lambda: nsgd_step(eigenvectors=lambda k: (torch.ones(k), torch.full((3, k), float("nan")))), ValueError,
+     "NaN/inf"),
+    (lambda: nsgd(eigenvectors=lambda k: None)[0].add_param_group({"params": [torch.nn.Parameter(torch.ones(1))]}),
+     NotImplementedError, "constructor"),
+    (lambda: nsgd()[0].step(42), TypeError, "closure must be callable"),
+    (lambda: SharpestDirections("model", F.cross_entropy, (torch.ones(2, 2), torch.ones(2))), TypeError,
+     "model must be a torch.nn.Module"),
+    (lambda: SharpestDirections(MLP(2, [4], 3), F.cross_entropy, (torch.ones(2, 2),)), ValueError, "data must be"),
+    (lambda: SharpestDirections(MLP(2, [4], 3), F.cross_entropy, (torch.ones(2, 2), torch.ones(2)), tol=0),
+     ValueError, "tol=0"),
+])
+def test_nudged_sgd_bad_input_names_the_parameter(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
 
 
 # ----------------------------------------------------------------------------------------------

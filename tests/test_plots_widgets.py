@@ -37,6 +37,18 @@ def test_landscape_figure_labels_minima_and_end():
     assert fig.layout.xaxis.title.text == "w₁"
 
 
+def test_sharpness_accuracy_figure_draws_one_curve_and_one_bar_per_run():
+    curves = {"γ = 0.1": ([0, 100, 200], [0.5, 6.0, 8.0]), "SGD": ([0, 100], [0.5, 4.0])}
+    fig = plots.sharpness_accuracy_figure(curves, {"γ = 0.1": 0.47, "SGD": 0.48}, {"γ = 0.1": 8.1, "SGD": 4.2})
+    lines = [t for t in fig.data if t.type == "scatter"]
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [t.name for t in lines] == ["γ = 0.1", "SGD"] and list(lines[0].y) == [0.5, 6.0, 8.0]
+    assert [list(b.x) for b in bars] == [["γ = 0.1"], ["SGD"]] and "λ_max 8.1" in bars[0].text[0]
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "step"
+    with pytest.raises(ValueError, match="one entry per curve"):
+        plots.sharpness_accuracy_figure(curves, {"SGD": 0.5})
+
+
 def test_explorer_update_changes_figure_and_status():
     ex = widgets.landscape_explorer()
     box = ex.widget  # builds the FigureWidget
