@@ -139,7 +139,8 @@ def page_notebook(nb):
                 data["text/html"] = _EXTERNAL_SCRIPT.sub("", text)
             outputs.append(out)
         cell.outputs = outputs
-    nb.metadata.pop("widgets", None) if not _has_widget_views(nb) else None
+    if not _has_widget_views(nb):
+        nb.metadata.pop("widgets", None)  # no view left to restore: the saved widget state is dead weight
     return nb
 
 
