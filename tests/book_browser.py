@@ -46,7 +46,10 @@ _MATH = """() => {
   return {n: math.length, typeset: math.filter(m => m.querySelector('mjx-container')).length,
           text: (document.querySelector('main') || document.body).innerText};
 }"""
-_VISIBLE = "(i) => JSON.stringify(document.querySelectorAll('.js-plotly-plot')[i].data.map(t => t.visible))"
+# a panel switch shows other traces, another title, or other reference lines and labels
+_VISIBLE = ("(i) => { const p = document.querySelectorAll('.js-plotly-plot')[i];"
+            " return JSON.stringify([p.data.map(t => t.visible), p.layout.title && p.layout.title.text,"
+            " (p.layout.shapes || []).length, (p.layout.annotations || []).length]); }")
 
 
 def _links(page) -> list[str]:
@@ -125,10 +128,15 @@ def _check_chapter(page, html_dir: Path, name: str, shots: Path) -> list[str]:
     sliders = [f["index"] for f in figures if f["slider"]]
     for i in sliders:
         before = page.evaluate(_VISIBLE, i)
-        active, n = page.evaluate("(i) => { const s = document.querySelectorAll('.js-plotly-plot')[i].layout.sliders[0];"
-                                  " return [s.active || 0, s.steps.length]; }", i)
-        rail = page.locator(".js-plotly-plot").nth(i).locator(".slider-rail-rect").first
+        active, n, same = page.evaluate(
+            "(i) => { const s = document.querySelectorAll('.js-plotly-plot')[i].layout.sliders[0];"
+            " const a = JSON.stringify(s.steps[0].args), b = JSON.stringify(s.steps[s.steps.length - 1].args);"
+            " return [s.active || 0, s.steps.length, a === b]; }", i)
+        if same:  # the first and last panels draw the same (a control that changes nothing drawn here)
+            continue
+        rail = page.locator(".js-plotly-plot").nth(i).locator(".slider-rail-touch-rect").first
         rail.scroll_into_view_if_needed()
+        page.evaluate("() => window.scrollBy(0, -250)")  # out from under the theme's sticky header
         box = rail.bounding_box()
         x = box["x"] + 2 if active == n - 1 else box["x"] + box["width"] - 2  # the first or the last step
         page.mouse.click(x, box["y"] + box["height"] / 2)

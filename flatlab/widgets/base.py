@@ -159,7 +159,7 @@ class Interactive:
         display(self.widget)
 
 
-SLIDER_STRIP_PX = 110
+SLIDER_STRIP_PX = 150
 DEFAULT_HEIGHT_PX = 525  # plotly's notebook renderer draws a figure without a height this tall
 
 
