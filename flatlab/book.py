@@ -1,18 +1,17 @@
-"""Building the workbook: student and teacher versions, the executed book and its index page.
+"""Building the workbook: student and teacher versions, and executed chapters prepared for readers without a kernel.
 
 * ``student_version(nb)`` removes every cell tagged ``solution`` (the ``exercise`` stubs stay, and each
   check cell falls back to flatlab's reference, so a student version executes end to end);
 * ``teacher_version(nb)`` keeps the solutions and marks them with a heading;
 * ``chapter_info(nb)`` reads a chapter's title, time estimate and learning goals from its first cell;
-* ``index_html(chapters, claims)`` writes the book's front page: chapters with goals and times, links to
-  the executed chapters and the table of every claim checked while building;
+* ``kernel_free(nb)`` and ``slide_type``/``ensure_slide_tags`` prepare executed chapters for readers without a
+  kernel (``flatlab.book_site`` builds the HTML book and the slides from them);
 * ``error_outputs(nb)`` lists the errors an executed notebook's cells raised (the book, the robustness
   harness and the grader all report them the same way).
 """
 from __future__ import annotations
 
 import copy
-import html
 import re
 from pathlib import Path
 
@@ -79,39 +78,6 @@ def chapter_info(path: Path) -> dict:
     goals = re.findall(r"^\s*\d+\.\s+(.+)$", first, re.M)
     return {"name": path.stem, "title": title.group(1).strip() if title else path.stem,
             "time": time.group(1).strip() if time else "", "goals": goals}
-
-
-def index_html(chapters: list[dict], claims: list[dict], budget: str = "full", robustness: bool = False) -> str:
-    """The book's front page (self-contained HTML, no external resources); with ``robustness`` it links the
-    seed-robustness report (``robustness.html``, written by ``flatlab robustness``)."""
-    esc = html.escape
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>flatlab — why some minima generalize</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
-        "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.35rem;text-align:left;"
-        "vertical-align:top}.ok{color:#009E73}.bad{color:#D55E00}.time{color:#555}</style></head><body>",
-        "<h1>flatlab — why some minima generalize</h1>",
-        f"<p>Every chapter below was executed at the <b>{esc(budget)}</b> budget; the claims it makes are listed "
-        "at the end of this page. Figures are interactive and work offline.</p>",
-    ]
-    if robustness:
-        parts.append("<p>How each claim fares over many seeds: <a href='robustness.html'>seed robustness</a>.</p>")
-    parts += ["<h2>Chapters</h2><ol start='0'>"]
-    for ch in chapters:
-        n_claims = [c for c in claims if c.get("chapter") == ch["name"]]
-        ok = sum(c["passed"] for c in n_claims)
-        goals = "".join(f"<li>{esc(g)}</li>" for g in ch["goals"])
-        parts.append(f"<li><a href='{esc(ch['name'])}.html'><b>{esc(ch['title'])}</b></a> "
-                     f"<span class='time'>({esc(ch['time'])}; {ok}/{len(n_claims)} claims hold)</span>"
-                     f"<ul>{goals}</ul></li>")
-    parts.append("</ol><h2>Claims</h2><table><tr><th>chapter</th><th>seed</th><th></th><th>claim</th><th>figures</th></tr>")
-    for c in claims:
-        figures = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in c.get("figures", {}).items())
-        mark = "<span class='ok'>✓</span>" if c["passed"] else "<span class='bad'>✗</span>"
-        parts.append(f"<tr><td>{esc(c.get('chapter', ''))}</td><td>{esc(str(c.get('seed', '')))}</td><td>{mark}</td>"
-                     f"<td>{esc(c['name'])}</td><td>{esc(figures)}</td></tr>")
-    parts.append("</table></body></html>")
-    return "\n".join(parts)
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

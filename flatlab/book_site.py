@@ -23,8 +23,6 @@ build time. Sphinx + myst-nb + sphinx-book-theme is what Jupyter Book 1 is made 
 from __future__ import annotations
 
 import copy
-import html
-import json
 import re
 import shutil
 from pathlib import Path
@@ -60,18 +58,24 @@ suppress_warnings = ["mystnb.unknown_mime_type", "myst.header", "misc.highlighti
 '''
 
 
-def mathjax_dir() -> Path:
-    """MathJax 3's ``es5`` build inside the installed ``django-static-mathjax`` wheel."""
+def _package_dir(module: str, inside: str, marker: str, package: str, needed_for: str) -> Path:
+    """``inside`` (a folder holding ``marker``) of the installed ``module``; a clear error naming the
+    PyPI ``package`` when it is missing."""
     import importlib.util
 
-    spec = importlib.util.find_spec("mathjax")
-    roots = list(spec.submodule_search_locations or []) if spec else []
-    for root in roots:
-        es5 = Path(root) / "static" / "mathjax" / "es5"
-        if (es5 / "tex-chtml.js").exists():
-            return es5
-    raise RuntimeError("MathJax not found: the book needs the 'django-static-mathjax' package "
+    spec = importlib.util.find_spec(module)
+    for root in list(spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / inside
+        if (path / marker).exists():
+            return path
+    raise RuntimeError(f"{needed_for} not found: it comes from the '{package}' package "
                        "(pip install -e '.[dev]' installs it)")
+
+
+def mathjax_dir() -> Path:
+    """MathJax 3's ``es5`` build inside the installed ``django-static-mathjax`` wheel."""
+    return _package_dir("mathjax", "static/mathjax/es5", "tex-chtml.js", "django-static-mathjax",
+                        "MathJax (the book's math)")
 
 
 # what tex-chtml.js loads at run time: its fonts and the TeX extensions it autoloads (\\boldsymbol, \\cancel, …)
@@ -91,15 +95,8 @@ def _copy_mathjax(target: Path) -> None:
 
 def revealjs_dir() -> Path:
     """reveal.js as the ``sphinx-revealjs`` wheel ships it (``dist/``, ``plugin/``)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("sphinx_revealjs")
-    for root in list(spec.submodule_search_locations or []) if spec else []:
-        path = Path(root) / "_static" / "revealjs"
-        if (path / "dist" / "reveal.js").exists():
-            return path
-    raise RuntimeError("reveal.js not found: the slides need the 'sphinx-revealjs' package "
-                       "(pip install -e '.[dev]' installs it)")
+    return _package_dir("sphinx_revealjs", "_static/revealjs", "dist/reveal.js", "sphinx-revealjs",
+                        "reveal.js (the slides)")
 
 
 def plotly_js() -> Path:
@@ -139,14 +136,7 @@ def page_notebook(nb):
                 data["text/html"] = _EXTERNAL_SCRIPT.sub("", text)
             outputs.append(out)
         cell.outputs = outputs
-    if not _has_widget_views(nb):
-        nb.metadata.pop("widgets", None)  # no view left to restore: the saved widget state is dead weight
     return nb
-
-
-def _has_widget_views(nb) -> bool:
-    return any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
-               for c in nb.cells for o in c.get("outputs", []))
 
 
 def _md_cell(text: str) -> str:
@@ -191,19 +181,19 @@ def claims_page(claims: list[dict], budget: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def robustness_page(report_fragment: str | None) -> str:
+def robustness_page(report_body: str | None) -> str:
     """The seed-robustness report (``flatlab robustness`` writes it) as a page of the book."""
     lines = ["# Seed robustness", ""]
-    if not report_fragment:
+    if not report_body:
         return "\n".join(lines + [
             "No robustness report in this build. `make robustness` (or `flatlab robustness --seeds 0-19 "
             "--budget small`) executes every chapter once per seed and records how often each claim holds; "
             "the next `make book` shows it here."]) + "\n"
-    return "\n".join(lines + ["```{raw} html", report_fragment, "```"]) + "\n"
+    return "\n".join(lines + ["```{raw} html", report_body, "```"]) + "\n"
 
 
 def build(executed: list[Path], build_dir: Path, claims: list[dict], budget: str, seed: int,
-          robustness_fragment: str | None = None, quiet: bool = True) -> Path:
+          robustness_body: str | None = None, quiet: bool = True) -> Path:
     """Write the book's sources into ``build_dir/book-src`` and build the site into ``build_dir/html``.
 
     ``executed`` are executed chapters (``build/notebooks/NN_name.ipynb``). Returns ``html/index.html``.
@@ -213,9 +203,7 @@ def build(executed: list[Path], build_dir: Path, claims: list[dict], budget: str
     src, out = build_dir / "book-src", build_dir / "html"
     if src.exists():
         shutil.rmtree(src)
-    (src / "_static").mkdir(parents=True)
-    _copy_mathjax(src / "_static" / "mathjax")
-    shutil.copy2(plotly_js(), src / "_static" / "plotly.min.js")
+    _offline_assets(src / "_static", reveal=False)
     (src / "conf.py").write_text(CONF, encoding="utf-8")
     infos = []
     for path in executed:
@@ -223,7 +211,7 @@ def build(executed: list[Path], build_dir: Path, claims: list[dict], budget: str
         infos.append(chapter_info(path))
     (src / "index.md").write_text(index_page(infos, claims, budget, seed), encoding="utf-8")
     (src / "claims.md").write_text(claims_page(claims, budget), encoding="utf-8")
-    (src / "robustness.md").write_text(robustness_page(robustness_fragment), encoding="utf-8")
+    (src / "robustness.md").write_text(robustness_page(robustness_body), encoding="utf-8")
     args = ["-b", "html", "-d", str(build_dir / ".doctrees"), str(src), str(out)] + (["-q"] if quiet else [])
     status = build_main(args)
     if status:
@@ -231,14 +219,15 @@ def build(executed: list[Path], build_dir: Path, claims: list[dict], budget: str
     return out / "index.html"
 
 
-def _offline_assets(target: Path) -> None:
-    """MathJax, plotly.js and reveal.js beside the slides (once for every deck; copied again only when missing)."""
+def _offline_assets(target: Path, reveal: bool = True) -> None:
+    """MathJax, plotly.js and (for slides) reveal.js copied into ``target``; a copy already there is kept, so
+    every deck of ``build/slides`` shares one."""
     target.mkdir(parents=True, exist_ok=True)
     if not (target / "mathjax" / "tex-chtml.js").exists():
         _copy_mathjax(target / "mathjax")
     if not (target / "plotly.min.js").exists():
         shutil.copy2(plotly_js(), target / "plotly.min.js")
-    if not (target / "reveal.js" / "dist" / "reveal.js").exists():
+    if reveal and not (target / "reveal.js" / "dist" / "reveal.js").exists():
         shutil.copytree(revealjs_dir(), target / "reveal.js", dirs_exist_ok=True)
 
 
@@ -257,19 +246,3 @@ def export_slides(path: Path, out_dir: Path) -> Path:
     target = out_dir / f"{path.stem}.slides.html"
     target.write_text(body, encoding="utf-8")
     return target
-
-
-def report_fragment(report_html_text: str) -> str:
-    """The ``<body>`` of a self-contained report page, without its back link (the book has navigation)."""
-    body = re.search(r"<body>(.*)</body>", report_html_text, re.S)
-    text = body.group(1) if body else html.escape(report_html_text)
-    text = re.sub(r"<p><a href='index.html'>← flatlab</a></p>", "", text)
-    return re.sub(r"<h1>.*?</h1>", "", text, count=1, flags=re.S)
-
-
-def read_json(path: Path):
-    """A JSON file's content, or ``None`` when it is missing or damaged (the book is built without it)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None

@@ -1,8 +1,8 @@
 """Command line: ``flatlab doctor | book | student | slides | claims | robustness | grade``.
 
 ``flatlab book`` executes every chapter with papermill (``FLATLAB_BUDGET=full`` by default) into
-``build/notebooks/``, exports HTML into ``build/html/`` with an index page, and collects the chapters'
-claims into ``build/claims.json``; it fails when a chapter raises (a failed claim included) or an
+``build/notebooks/``, builds the HTML book from them into ``build/html/`` (``flatlab.book_site``), and collects
+the chapters' claims into ``build/claims.json``; it fails when a chapter raises (a failed claim included) or an
 executed chapter holds an error output. ``flatlab student`` writes ``build/student/`` (solutions
 removed) and ``build/teacher/``; ``flatlab slides N`` exports chapter N as reveal.js slides.
 ``flatlab robustness --seeds 0-19 --budget small`` executes chapters for many seeds and reports every
@@ -59,12 +59,11 @@ def _build_site(executed: list[Path], build: Path, rows: list[dict], budget: str
     """The Sphinx book of the executed chapters (``flatlab.book_site``), with the robustness report when
     ``build/robustness.json`` exists."""
     from . import book_site
-    from .robustness import report_html
+    from .robustness import load_report, report_body
 
-    report = book_site.read_json(build / "robustness.json")
-    fragment = book_site.report_fragment(report_html(report)) if isinstance(report, dict) and report.get("budgets") \
-        else None
-    return book_site.build(executed, build, rows, budget, seed, robustness_fragment=fragment)
+    report = load_report(build / "robustness.json")
+    body = report_body(report) if report["budgets"] else None
+    return book_site.build(executed, build, rows, budget, seed, robustness_body=body)
 
 
 def _error_outputs(executed: Path) -> list[str]:
@@ -142,9 +141,8 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
     seed = _v.seed("seed", seed)
     _selected(only)  # check the chapters before anything in build/ is touched
     build = Path(build or ROOT / "build").resolve()
-    nb_out, html_out = build / "notebooks", build / "html"
+    nb_out = build / "notebooks"
     nb_out.mkdir(parents=True, exist_ok=True)
-    html_out.mkdir(parents=True, exist_ok=True)
     jsonl = build / "claims.jsonl"
     jsonl.unlink(missing_ok=True)
     saved = {k: os.environ.get(k) for k in ("FLATLAB_BUDGET", "FLATLAB_CLAIMS_FILE", "FLATLAB_OFFLINE_FIGURES")}

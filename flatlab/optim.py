@@ -479,8 +479,13 @@ def nudge(step: Tensor, basis: Tensor, gamma: float) -> Tensor:
                          f"{tuple(basis.shape) if isinstance(basis, Tensor) else type(basis).__name__}")
     if gamma == 1.0:
         return step.clone()
+    return step - (1.0 - gamma) * _project(basis, step)
+
+
+def _project(basis: Tensor, step: Tensor) -> Tensor:
+    """``U Uᵀ s``: the part of a flat step in the span of ``basis``'s orthonormal columns (in the step's dtype)."""
     basis = basis.to(step.dtype)
-    return step - (1.0 - gamma) * (basis @ (basis.T @ step))
+    return basis @ (basis.T @ step)
 
 
 class NudgedSGD(Optimizer):
@@ -609,8 +614,7 @@ class NudgedSGD(Optimizer):
                 p.add_(d, alpha=-group["lr"])
         basis = nudge_state["basis"]
         if basis is not None and self.gamma != 1.0:  # then the nudge: −(1 − γ) U Uᵀ s on the step s
-            s = torch.cat(steps)
-            correction = basis.to(s.dtype) @ (basis.T.to(s.dtype) @ s)
+            correction = _project(basis, torch.cat(steps))
             i = 0
             for p in self._params:
                 n = p.numel()

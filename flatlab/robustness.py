@@ -155,15 +155,22 @@ def _commit() -> str:
         return ""
 
 
+def load_report(path: Path) -> dict:
+    """The report stored at ``path``, or an empty one (``{"budgets": {}}``) when it is missing or damaged —
+    a damaged report is rebuilt from the next run, never half-trusted."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {"budgets": {}}
+    if not isinstance(report, dict) or not isinstance(report.get("budgets", {}), dict):
+        return {"budgets": {}}
+    report.setdefault("budgets", {})
+    return report
+
+
 def merge(path: Path, budget: str, runs: list[dict]) -> dict:
     """Merge ``runs`` into the report at ``path`` (a run replaces the one of the same chapter and seed)."""
-    report = {"budgets": {}}
-    if path.exists():
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-            report.setdefault("budgets", {})
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            report = {"budgets": {}}  # a damaged report is rebuilt from this run, never half-trusted
+    report = load_report(path)
     section = report["budgets"].setdefault(budget, {"runs": []})
     new = {(r["chapter"], r["seed"]) for r in runs}
     section["runs"] = sorted([r for r in section["runs"] if (r["chapter"], r["seed"]) not in new] + runs,
@@ -183,16 +190,21 @@ def _seeds_text(seeds: list[int]) -> str:
 
 
 def report_html(report: dict) -> str:
-    """The robustness report as a self-contained HTML page: per budget, claim × pass rate, failing
-    seeds, each figure's range over the seeds, and the chapters' wall times."""
+    """The robustness report as a self-contained HTML page (:func:`report_body` with a head and a title)."""
+    return "\n".join([
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>flatlab — seed robustness</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;"
+        "line-height:1.4}table{border-collapse:collapse;width:100%;margin-bottom:2rem}td,th{border-bottom:1px "
+        "solid #ddd;padding:.3rem;text-align:left;vertical-align:top;font-size:.9rem}.ok{color:#009E73}"
+        ".bad{color:#D55E00;font-weight:bold}.fig{color:#555;font-size:.8rem}</style></head><body>",
+        "<p><a href='index.html'>← flatlab</a></p><h1>Seed robustness</h1>", report_body(report), "</body></html>"])
+
+
+def report_body(report: dict) -> str:
+    """The report's content as an HTML fragment (the book embeds it in a page of its own): per budget,
+    claim × pass rate, failing seeds, each figure's range over the seeds, and the chapters' wall times."""
     esc = html.escape
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>flatlab — seed robustness</title>",
-             "<style>body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;"
-             "line-height:1.4}table{border-collapse:collapse;width:100%;margin-bottom:2rem}td,th{border-bottom:1px "
-             "solid #ddd;padding:.3rem;text-align:left;vertical-align:top;font-size:.9rem}.ok{color:#009E73}"
-             ".bad{color:#D55E00;font-weight:bold}.fig{color:#555;font-size:.8rem}</style></head><body>",
-             "<p><a href='index.html'>← flatlab</a></p><h1>Seed robustness</h1>",
-             "<p>Every chapter executed once per seed, each run on an empty cache. A claim must hold for every "
+    parts = ["<p>Every chapter executed once per seed, each run on an empty cache. A claim must hold for every "
              "seed. Figures: the range (min … max) each claim's figure took over the seeds.</p>"]
     for budget, section in sorted(report.get("budgets", {}).items()):
         runs = section["runs"]
@@ -219,7 +231,6 @@ def report_html(report: dict) -> str:
         if errs:
             parts.append("<h3>Errors</h3><ul>" + "".join(f"<li>{esc(c)} seed {s}: <code>{esc(e)}</code></li>"
                                                        for c, s, e in errs) + "</ul>")
-    parts.append("</body></html>")
     return "\n".join(parts)
 
 

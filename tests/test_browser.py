@@ -8,7 +8,6 @@ chromium (``make test``/``make browser`` install it as root); skipped with that 
 """
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,10 +17,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from book_browser import ARGS, CHROMIUM  # tests/book_browser.py: one Chromium set-up for both
 
-CHROMIUM = os.environ.get("FLATLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (in the dev extras)")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"no Chromium at {CHROMIUM}: `sudo apt-get install chromium` (or `make browser` as "

@@ -105,8 +105,13 @@ def test_command_line_rejects_bad_arguments_before_running(tmp_path):
 
 
 def test_book_index_links_the_robustness_report():
-    from flatlab.book import index_html
+    from flatlab.book_site import index_page, robustness_page
+    from flatlab.robustness import report_body
 
     chapters = [{"name": "00_x", "title": "00 · x", "time": "5 min", "goals": []}]
-    assert "robustness.html" in index_html(chapters, [], robustness=True)
-    assert "robustness.html" not in index_html(chapters, [])
+    index = index_page(chapters, [], "small", 0)
+    assert "\nrobustness\n" in index and "\n00_x\n" in index  # both in the book's toctree
+    report = {"budgets": {"small": {"runs": [], "summary": [], "times": {}, "time_limit_s": 60}}}
+    body = report_body(report)
+    assert "<html" not in body and "Budget <code>small</code>" in body
+    assert body in robustness_page(body) and "make robustness" in robustness_page(None)
