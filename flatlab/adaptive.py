@@ -705,9 +705,11 @@ def lambda_max(model: nn.Module, dataset: Dataset, loss: str = "auto", max_examp
 
 def train_to_loss(model: nn.Module, dataset: Dataset, configs: dict[str, tuple], *, target_loss: float = 0.05,
                   max_steps: int = 3000, batch_size: int | None = None, eval_every: int = 10, seed: int = 0,
-                  loss: str = "auto") -> tuple[pd.DataFrame, dict, dict]:
+                  loss: str = "auto", land: bool = True) -> tuple[pd.DataFrame, dict, dict]:
     """Train a copy of ``model`` with each optimizer of ``configs`` until the full-batch training loss
-    reaches ``target_loss``, then measure λ_max there (sharpness compared at equal loss).
+    reaches ``target_loss``, then measure λ_max there (sharpness compared at equal loss). With ``land``
+    (the default) every run lands on the target loss (:func:`flatlab.train.fit`'s ``land``), so the
+    losses are equal to 0.1 % rather than "at or below the target".
 
     ``configs`` maps a label to ``(name, lr)`` or ``(name, lr, kwargs)`` for
     :func:`make_adaptive_optimizer`. Returns (table, models, histories): the table has one row per
@@ -734,7 +736,7 @@ def train_to_loss(model: nn.Module, dataset: Dataset, configs: dict[str, tuple],
         m = copy.deepcopy(model)
         opt = make_adaptive_optimizer(m.parameters(), name, lr, **kwargs)
         h = fit(m, dataset, opt, max_steps, batch_size=batch_size, target_loss=target_loss, eval_every=eval_every,
-                seed=seed, loss=loss, progress=False)
+                seed=seed, loss=loss, progress=False, land=land)
         row = {"optimizer": label, "lr": float(lr), "steps": int(h.final.step), "train_loss": float(h.final.train_loss),
                "test_acc": float(h.final.test_acc), "lambda_max": lambda_max(m, dataset, loss),
                "reached": bool(h.stopped_early)}

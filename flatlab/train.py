@@ -214,7 +214,8 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
         loss: str = "auto", eval_every: int | None = None, probes: Iterable[Probe] = (),
         target_loss: float | None = None, seed: int = 0, progress: bool | None = None,
         divergence_factor: float = 1e4, schedule: Callable[[int], float] | None = None,
-        clip: float | None = None, callback: Callable[[nn.Module, int], None] | None = None) -> History:
+        clip: float | None = None, callback: Callable[[nn.Module, int], None] | None = None,
+        land: bool = False) -> History:
     """Train ``model`` on ``dataset`` for ``steps`` optimizer steps and return its :class:`History`.
 
     Each step: a minibatch B (sampled without replacement, reshuffled every epoch; full batch when
@@ -226,6 +227,14 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     at equal loss) and when the loss diverges: NaN/inf, or larger than ``divergence_factor`` × the
     initial loss (and > 1e3) — then ``history.diverged`` is True and ``history.diverged_step`` says
     when. ``seed`` fixes the minibatch order and torch's global RNG (stochastic optimizers).
+
+    One step can jump well past ``target_loss`` (a momentum step near the end of training lowered the
+    loss by 30 % in chapter 02), and a run stopped lower looks flatter. With ``land=True`` the run lands
+    *on* the target: between the parameters of the last evaluation above the target and those of the
+    one below it, bisection along the straight segment finds the point whose full-batch train loss is
+    ``target_loss`` to within 0.1 % and not above it (or after 40 halvings), the model is left there and the last row
+    re-evaluated (same ``step``; ``history.info["land_t"]`` is the position on the segment, 1 = the
+    iterate itself). Only parameters move; buffers and the optimizer's state stay those of the iterate.
 
     Options for adaptive-optimizer studies: before step t every group's learning rate is set to its
     base value × ``schedule(t − 1)`` (the ``LambdaLR`` convention; restored afterwards); ``clip``
@@ -256,6 +265,9 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     _v.function("schedule", schedule, "schedule(completed_steps) -> learning-rate multiplier", allow_none=True)
     clip = _v.positive("clip", clip, allow_none=True)
     _v.function("callback", callback, "callback(model, step)", allow_none=True)
+    land = _v.boolean("land", land)
+    if land and target_loss is None:
+        raise ValueError("land=True needs a target_loss to land on")
     track_norm = schedule is not None or clip is not None
     probes = list(probes)
     for p in probes:
@@ -309,6 +321,8 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
 
     record(0)
     initial_loss = rows[0]["train_loss"]
+    above = [p.detach().clone() for p in params] if land else None  # parameters of the last evaluation above target
+    land_t = None
     limit = max(1e3, divergence_factor * max(initial_loss, 1e-12))
     show = progress if progress is not None else steps >= 1000
     bar = None
@@ -360,7 +374,13 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
                 row = record(step)
                 if target_loss is not None and row["train_loss"] <= target_loss:
                     stopped = True
+                    if land:
+                        land_t = _land(model, dataset, loss_fn, params, above, target_loss)
+                        rows.pop()
+                        record(step)
                     break
+                if land:
+                    torch._foreach_copy_(above, [p.detach() for p in params])
     finally:
         if schedule is not None:  # leave the optimizer with its base learning rates
             for g, base in zip(opt.param_groups, base_lrs):
@@ -373,7 +393,40 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
                     "steps": steps, "seed": seed, "dataset": dataset.name}
     if track_norm:
         history.info.update(clip=clip, warmup_steps=getattr(schedule, "warmup_steps", None))
+    if land:
+        history.info["land_t"] = land_t
     return history
+
+
+@torch.no_grad()
+def _land(model: nn.Module, dataset: Dataset, loss_fn, params: list[torch.Tensor], above: list[torch.Tensor], target: float,
+          rtol: float = 1e-3, max_halvings: int = 40) -> float:
+    """Move ``params`` to the point of the segment from ``above`` (loss > target) to themselves (loss ≤ target)
+    where the full-batch train loss equals ``target`` (bisection); return its position t ∈ (0, 1]."""
+    below = [p.detach().clone() for p in params]
+    x, y = dataset.train
+    was_training = model.training
+    model.eval()
+
+    def loss_at(t: float) -> float:
+        for p, a, b in zip(params, above, below):
+            p.copy_(torch.lerp(a, b, t))
+        return float(loss_fn(model(x), y))
+
+    lo, hi, at_hi = 0.0, 1.0, loss_at(1.0)   # loss(lo) > target ≥ loss(hi)
+    for _ in range(max_halvings):
+        if at_hi >= target * (1 - rtol):
+            break
+        t = 0.5 * (lo + hi)
+        value = loss_at(t)
+        if value > target:
+            lo = t
+        else:
+            hi, at_hi = t, value
+    loss_at(hi)
+    t = hi
+    model.train(was_training)
+    return t
 
 
 @dataclass

@@ -40,6 +40,24 @@ def test_target_loss_stops_early(clouds):
     assert h.stopped_early and h.final.train_loss <= 0.3 and h.final.step < 2000
 
 
+def test_land_stops_on_the_target_loss(clouds):
+    """Without landing the last (large) step overshoots the target; with it the run ends on the target, at a point
+    of the segment between the last two evaluations, and that row is the model's own full-batch loss."""
+    args = dict(steps=2000, lr=1.0, momentum=0.9, target_loss=0.3, eval_every=10, progress=False, seed=1)
+    plain = fit(small_model(), clouds, "sgd", **args)
+    model = small_model()
+    landed = fit(model, clouds, "sgd", land=True, **args)
+    assert plain.final.train_loss < 0.29                      # the overshoot this guards against
+    assert landed.final.step == plain.final.step and landed.stopped_early
+    assert 0.3 * (1 - 1e-3) <= landed.final.train_loss <= 0.3 and 0 < landed.info["land_t"] < 1
+    assert evaluate(model, clouds)["train_loss"] == pytest.approx(landed.final.train_loss, abs=1e-7)
+    pd.testing.assert_frame_equal(landed.iloc[:-1], plain.iloc[:-1], check_exact=True)   # same run up to the end
+    with pytest.raises(ValueError, match="land=True needs a target_loss"):
+        fit(small_model(), clouds, "sgd", steps=10, land=True, progress=False)
+    with pytest.raises(TypeError, match="land"):
+        fit(small_model(), clouds, "sgd", steps=10, target_loss=0.1, land="yes", progress=False)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(lr=-0.1), "lr=-0.1 must be a positive"),
     (dict(lr=0.0), "lr=0.0 must be a positive"),
