@@ -38,7 +38,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,10 @@ from torch import nn
 from . import _validate as _v
 from .data import MODULAR_OPS, Dataset, modular_arithmetic
 from .models import ModularMLP
+from .optim import make_optimizer
+from .optim import OrthoGrad as OrthoGrad  # re-exported: chapter 05 calls gk.OrthoGrad
+from .optim import orthogonal_gradient as orthogonal_gradient
+from .optim import orthogonalize_gradients_ as orthogonalize_gradients_
 from .train import History
 
 LOSSES = ("softmax", "stablemax")
@@ -127,81 +131,6 @@ def loss_function(name: str):
     if name == "stablemax":
         return stablemax_cross_entropy
     raise ValueError(f"loss={name!r} is unknown; allowed values: {', '.join(LOSSES)}")
-
-
-# ----------------------------------------------------------------------------- ⊥Grad
-def orthogonal_gradient(grad: torch.Tensor, weight: torch.Tensor, rescale: bool = True) -> torch.Tensor:
-    """⊥Grad of one parameter: g⊥ = g − (⟨g, w⟩/⟨w, w⟩) w, rescaled to ‖g‖ when ``rescale``.
-
-    Removing the component along w stops the step from merely scaling the weights up (the "naive
-    loss minimization" direction that inflates the logits). w = 0 or g⊥ = 0 leaves g unchanged.
-
-    >>> orthogonal_gradient(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]))
-    tensor([0.0000, 1.4142])
-    """
-    if not (isinstance(grad, torch.Tensor) and isinstance(weight, torch.Tensor)):
-        raise TypeError("grad and weight must be torch tensors")
-    if grad.shape != weight.shape:
-        raise ValueError(f"grad has shape {tuple(grad.shape)} but weight has {tuple(weight.shape)}")
-    g, w = grad.reshape(-1), weight.detach().reshape(-1)
-    ww = torch.dot(w, w)
-    if ww == 0:
-        return grad.clone()
-    g_perp = g - (torch.dot(g, w) / ww) * w
-    if rescale:
-        n_perp = g_perp.norm()
-        if n_perp == 0:
-            return grad.clone()
-        g_perp = g_perp * (g.norm() / n_perp)
-    return g_perp.reshape(grad.shape)
-
-
-def orthogonalize_gradients_(params: Iterable[torch.Tensor], rescale: bool = True) -> None:
-    """Replace each ``p.grad`` in place by its ⊥Grad (per parameter tensor, see :func:`orthogonal_gradient`)."""
-    for p in params:
-        if p.grad is not None:
-            p.grad.copy_(orthogonal_gradient(p.grad, p, rescale))
-
-
-class OrthoGrad(torch.optim.Optimizer):
-    """⊥Grad wrapper: project every parameter's gradient orthogonal to the parameter, then step a base optimizer.
-
-    g ← (g − (⟨g,w⟩/⟨w,w⟩) w) · ‖g‖/‖g⊥‖, then ``base_optimizer.step()``. Works with or without a
-    closure (a closure is called once, under autograd), so ``flatlab.train.fit`` can drive it.
-
-    >>> m = torch.nn.Linear(3, 2)
-    >>> opt = OrthoGrad(m.parameters(), torch.optim.AdamW, lr=1e-2, weight_decay=0.0)
-    """
-
-    def __init__(self, params, base_optimizer=torch.optim.AdamW, rescale: bool = True, **kwargs):
-        if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, torch.optim.Optimizer)):
-            raise TypeError("base_optimizer must be a torch.optim.Optimizer class, e.g. torch.optim.AdamW")
-        self.base_optimizer = base_optimizer(params, **kwargs)
-        self.rescale = bool(rescale)
-        # share the base optimizer's groups and state so lr schedules and state_dict see one optimizer
-        super().__init__(self.base_optimizer.param_groups, self.base_optimizer.defaults)
-        self.param_groups = self.base_optimizer.param_groups
-        self.state = self.base_optimizer.state
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-            if not any(p.grad is not None for group in self.param_groups for p in group["params"]):
-                raise ValueError("OrthoGrad.step(closure): after closure() no parameter has a gradient (every .grad "
-                                 "is None); the closure must call loss.backward() before it returns the loss")
-        for group in self.param_groups:
-            orthogonalize_gradients_(group["params"], self.rescale)
-        self.base_optimizer.step()
-        return loss
-
-    def state_dict(self):
-        return self.base_optimizer.state_dict()
-
-    def load_state_dict(self, state_dict):
-        self.base_optimizer.load_state_dict(state_dict)
 
 
 # ----------------------------------------------------------------------------- softmax collapse
@@ -467,8 +396,7 @@ def build(config: GrokConfig) -> tuple[Dataset, nn.Module, torch.optim.Optimizer
     # fused: one kernel for all parameters (≈4× less optimizer time than the per-tensor loop on a CPU)
     kwargs = dict(lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
                   fused=True)
-    opt = (OrthoGrad(model.parameters(), torch.optim.AdamW, **kwargs) if config.orthogonal_grad
-           else torch.optim.AdamW(model.parameters(), **kwargs))
+    opt = make_optimizer(model.parameters(), "orthograd" if config.orthogonal_grad else "adamw", **kwargs)
     return ds, model, opt
 
 

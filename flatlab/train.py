@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _validate as _v
+from . import optim
 from .data import Dataset
 from .landscapes import Landscape
 
@@ -107,7 +108,8 @@ def evaluate(model: nn.Module, dataset: Dataset, loss_fn=None) -> dict[str, floa
 
 def make_optimizer(params: Iterable, optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
                    weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
-    """Build a torch optimizer by name (``"sgd"``, ``"adam"``, ``"adamw"``) with checked arguments."""
+    """Build a torch optimizer by name (``"sgd"``, ``"adam"``, ``"adamw"``) with checked arguments, through
+    :func:`flatlab.optim.make_optimizer` (which knows every optimizer; ``fit`` accepts any instance)."""
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be one of {', '.join(OPTIMIZERS)} or a torch.optim.Optimizer instance, "
                         f"got {type(optimizer).__name__}")
@@ -119,10 +121,8 @@ def make_optimizer(params: Iterable, optimizer: str = "sgd", lr: float = 0.1, mo
     weight_decay = _v.non_negative("weight_decay", weight_decay)
     betas = _v.pair("betas", betas, 0, 1, high_open=True)
     if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
-    return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+        return optim.make_optimizer(params, "sgd", lr, momentum=momentum, weight_decay=weight_decay)
+    return optim.make_optimizer(params, optimizer, lr, betas=betas, weight_decay=weight_decay)
 
 
 def check_dataset(dataset: Dataset) -> None:

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from flatlab.models import MLP
 from flatlab.curvature import SharpestDirections
-from flatlab.optim import (MFVI, SAM, MixSAM, NudgedSGD, VariationalSAM, calibration, frozen_bn_stats, gaussian_kl,
-                           kl_gradients, nudge, sam_perturbation, asam_param_groups)
+from flatlab.optim import (MFVI, OPTIMIZERS, SAM, AdamCM, MixSAM, NudgedSGD, OrthoGrad, VariationalSAM, calibration,
+                           frozen_bn_stats, gaussian_kl, kl_gradients, make_optimizer, nudge, sam_perturbation,
+                           asam_param_groups)
 from flatlab.train import fit
 
 A = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)  # a non-diagonal SPD Hessian
@@ -33,19 +34,47 @@ def flat(model):
 # ----------------------------------------------------------------------------------------------
 # the shared interface: every optimizer passes these
 # ----------------------------------------------------------------------------------------------
-FACTORIES = {
+def _nudged(ps, lr=0.1, **kw):
+    """Nudged-SGD along a fixed random direction (the interface does not need the true eigenvectors)."""
+    ps = list(ps)
+    n, dtype = sum(p.numel() for p in ps), ps[0].dtype
+    basis = torch.linalg.qr(torch.randn(n, 1, generator=torch.Generator().manual_seed(0), dtype=dtype))[0]
+    return NudgedSGD(ps, lr=lr, gamma=0.5, k=1, eigenvectors=lambda k: (torch.ones(k, dtype=dtype), basis[:, :k]),
+                     **kw)
+
+
+FACTORIES = {   # every flatlab optimizer (each family of flatlab.optim; the registry test checks none is missed)
     "SAM": lambda ps, **kw: SAM(ps, **kw),
     "ASAM": lambda ps, **kw: SAM(ps, adaptive=True, **kw),
     "MFVI": lambda ps, **kw: MFVI(ps, dataset_size=100, **kw),
     "MixSAM": lambda ps, **kw: MixSAM(ps, dataset_size=100, **kw),
     "VariationalSAM": lambda ps, **kw: VariationalSAM(ps, dataset_size=100, **kw),
+    "NudgedSGD": _nudged,
+    "AdamCM": lambda ps, **kw: AdamCM(ps, **kw),
+    "OrthoGrad": lambda ps, **kw: OrthoGrad(ps, torch.optim.SGD, **({"lr": 0.1} | kw)),
 }
+CLOSURE_REQUIRED = {"SAM", "ASAM", "MFVI", "MixSAM", "VariationalSAM"}   # the others follow torch: optional
 # settings under which each one decreases the quadratic quickly
 FAST = {
     "SAM": dict(lr=0.1), "ASAM": dict(lr=0.1),
     "MFVI": dict(lr=0.05, init_std=1e-3, learn_std=False), "MixSAM": dict(lr=0.05, init_std=1e-3),
-    "VariationalSAM": dict(lr=0.05, init_std=1e-3),
+    "VariationalSAM": dict(lr=0.05, init_std=1e-3), "NudgedSGD": dict(lr=0.1), "AdamCM": dict(lr=0.05),
 }
+
+
+def test_the_interface_suite_covers_every_registered_optimizer():
+    """Every optimizer class the registry builds from flatlab.optim is in FACTORIES (torch's own are torch's)."""
+    w = torch.nn.Parameter(torch.ones(3))
+    extra = {"mfvi": dict(dataset_size=10), "mixsam": dict(dataset_size=10), "vsam": dict(dataset_size=10),
+             "nudged": dict(eigenvectors=lambda k: (torch.ones(k), torch.eye(3)[:, :k]))}
+    built = {type(make_optimizer([w], name, 0.1, **extra.get(name, {}))) for name in OPTIMIZERS}
+    ours = {cls.__name__ for cls in built if cls.__module__.startswith("flatlab.")}
+    assert ours == {"SAM", "MFVI", "MixSAM", "VariationalSAM", "NudgedSGD", "AdamCM", "OrthoGrad"}
+    assert ours <= set(FACTORIES)
+    with pytest.raises(ValueError, match="optimizer='sgdd' is unknown; allowed values: sgd, momentum"):
+        make_optimizer([w], "sgdd", 0.1)
+    with pytest.raises(ValueError, match="lr=-1"):
+        make_optimizer([w], "sam", -1)
 
 
 @pytest.fixture(params=list(FACTORIES))
@@ -76,12 +105,15 @@ def test_step_returns_the_closure_loss(name):
     out = opt.step(closure)
     assert torch.is_tensor(out) and out.dim() == 0 and math.isfinite(float(out.detach()))
     assert any(out is s for s in seen)
-    if name in ("SAM", "ASAM", "MixSAM", "VariationalSAM"):  # the first pass is at the mean
+    if name in ("SAM", "ASAM", "MixSAM", "VariationalSAM", "NudgedSGD", "AdamCM", "OrthoGrad"):  # loss at the mean
         assert float(out.detach()) == pytest.approx(0.5 * float(torch.tensor([1.0, -2.0], dtype=torch.float64) @ A
                                                       @ torch.tensor([1.0, -2.0], dtype=torch.float64)))
 
 
 def test_decreases_a_quadratic(name):
+    if name == "OrthoGrad":
+        pytest.skip("⊥Grad steps orthogonally to w, so it cannot shrink w towards ½wᵀAw's minimum at 0 "
+                    "(tests/test_grokking.py checks its projection and training)")
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
     opt = FACTORIES[name]([w], **FAST[name])
@@ -95,8 +127,11 @@ def test_decreases_a_quadratic(name):
 def test_missing_closure_is_a_clear_error(name):
     w = torch.nn.Parameter(torch.ones(2))
     opt = FACTORIES[name]([w])
-    with pytest.raises(ValueError, match="needs a closure"):
-        opt.step()
+    if name in CLOSURE_REQUIRED:
+        with pytest.raises(ValueError, match="needs a closure"):
+            opt.step()
+    else:   # torch's convention: without a closure, step on the gradients in .grad (none yet: no move)
+        assert opt.step() is None and torch.equal(w.detach(), torch.ones(2))
     with pytest.raises(TypeError, match="closure must be callable"):
         opt.step(42)
 

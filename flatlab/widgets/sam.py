@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import torch
 
 from ..landscapes import Landscape, sharp_and_flat
-from ..optim import MFVI, SAM, MixSAM, VariationalSAM
+from ..optim import make_optimizer
 from ..plots import PALETTE, color, landscape_figure
 from ..train import Trajectory, optimizer_trajectory
 from .base import Interactive, control_style, require_items, require_rows
@@ -39,17 +39,11 @@ def make_2d_optimizer(method: str, w: torch.Tensor, lr: float, rho: float = 0.5,
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is unknown; allowed values: {', '.join(METHODS)}")
-    var = dict(lr=lr, base_optimizer="sgd", dataset_size=dataset_size, prior_precision=prior_precision,
+    var = dict(base_optimizer="sgd", dataset_size=dataset_size, prior_precision=prior_precision,
                init_std=std, learn_std=learn_std, generator=generator)
-    if method == "sgd":
-        return torch.optim.SGD([w], lr=lr)
-    if method in ("sam", "asam"):
-        return SAM([w], "sgd", rho=rho, adaptive=method == "asam", lr=lr)
-    if method == "mfvi":
-        return MFVI([w], **var)
-    if method == "mixsam":
-        return MixSAM([w], rho=rho, mix=mix, **var)
-    return VariationalSAM([w], rho=rho, **var)
+    kwargs = {"sgd": {}, "sam": dict(rho=rho), "asam": dict(rho=rho), "mfvi": var, "mixsam": dict(rho=rho, mix=mix, **var),
+              "vsam": dict(rho=rho, **var)}[method]
+    return make_optimizer([w], method, lr, **kwargs)
 
 
 def landscape_run(landscape: Landscape, start: Sequence[float], method: str = "sgd", lr: float = 0.08,
