@@ -1,0 +1,99 @@
+"""Learning-rate warmup, the chapter's optimizers by name, a training run with a schedule and gradient clipping,
+and adaptive optimizers on a 2-D landscape."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from .. import _validate as _v
+from ..data import Dataset
+from ..optim import make_optimizer
+from ..train import History, _start_point, fit, optimizer_trajectory
+
+
+ADAPTIVE_OPTIMIZERS = ("sgd", "momentum", "adam", "adamcm", "radam")
+
+
+# ----------------------------------------------------------------------------------------------
+# schedules, clipping and a training loop that uses them
+# ----------------------------------------------------------------------------------------------
+def linear_warmup(warmup_steps: int) -> Callable[[int], float]:
+    """Learning-rate multiplier of linear warmup: f(s) = min(1, (s+1)/T) after s completed steps.
+
+    Use with ``torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup(T))`` or
+    :func:`fit_scheduled` (``schedule=``); ``warmup_steps=0`` is the constant schedule 1.
+
+    >>> f = linear_warmup(4); [f(s) for s in range(6)]
+    [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    """
+    warmup_steps = _v.integer("warmup_steps", warmup_steps, 0)
+
+    def factor(s: int) -> float:
+        return 1.0 if warmup_steps == 0 else min(1.0, (s + 1) / warmup_steps)
+
+    factor.warmup_steps = warmup_steps  # type: ignore[attr-defined]
+    return factor
+
+
+def make_adaptive_optimizer(params: Iterable, name: str, lr: float, **kwargs) -> torch.optim.Optimizer:
+    """``"sgd"``, ``"momentum"`` (SGD, β=0.9), ``"adam"``, ``"adamcm"`` (:class:`AdamCM`) or ``"radam"``
+    (``torch.optim.RAdam``) with learning rate ``lr``; extra keyword arguments go to the optimizer. The chapter's
+    subset of :func:`flatlab.optim.make_optimizer`, which builds them.
+
+    >>> make_adaptive_optimizer(torch.nn.Linear(2, 1).parameters(), "radam", 1e-3).__class__.__name__
+    'RAdam'
+    """
+    _v.choice("name", name, ADAPTIVE_OPTIMIZERS)
+    return make_optimizer(params, name, lr, **kwargs)
+
+
+def fit_scheduled(model: nn.Module, dataset: Dataset, optimizer: torch.optim.Optimizer, steps: int, *,
+                  schedule: Callable[[int], float] | None = None, clip: float | None = None, loss: str = "auto",
+                  batch_size: int | None = None, eval_every: int | None = None, probes: Iterable = (),
+                  target_loss: float | None = None, seed: int = 0, divergence_factor: float = 1e4,
+                  callback: Callable[[nn.Module, int], None] | None = None) -> History:
+    """``flatlab.fit`` with an optimizer instance, a learning-rate ``schedule`` and gradient-norm ``clip``.
+
+    Before step t (1-based) every group's learning rate is set to base_lr · schedule(t−1) (the
+    ``LambdaLR`` convention, e.g. :func:`linear_warmup`); after the backward pass the gradient is
+    clipped to norm ≤ ``clip`` by ``torch.nn.utils.clip_grad_norm_``. With a schedule or clipping the
+    history has ``grad_norm`` (before clipping, at the evaluated steps); a NaN/inf loss, or one above
+    ``divergence_factor`` × the initial loss (and > 1e3), stops the run with ``history.diverged``.
+    ``callback(model, step)`` runs after every step (e.g. to average weights).
+
+    >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
+    >>> m = MLP(2, [16], 3, seed=0); opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    >>> h = fit_scheduled(m, gaussian_clouds(), opt, 60, schedule=linear_warmup(20), clip=1.0)
+    >>> bool(h.final.train_acc > 0.8), h.diverged
+    (True, False)
+    """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer instance, got {type(optimizer).__name__}")
+    return fit(model, dataset, optimizer, steps, batch_size=batch_size, loss=loss, eval_every=eval_every,
+               probes=probes, target_loss=target_loss, seed=seed, progress=False,
+               divergence_factor=divergence_factor, schedule=schedule, clip=clip, callback=callback)
+
+
+# ----------------------------------------------------------------------------------------------
+# optimizers on a 2-D landscape
+# ----------------------------------------------------------------------------------------------
+def landscape_run(landscape, start, optimizer: str = "adam", lr: float = 0.05, steps: int = 300,
+                  bound: float = 1e3, **kwargs):
+    """Run a torch optimizer on a 2-D landscape: a 2-element ``nn.Parameter`` w, loss ``landscape(w)``.
+
+    ``optimizer`` is a name of :func:`make_adaptive_optimizer` (extra keyword arguments go to it).
+    Returns a ``flatlab.train.Trajectory`` (points, losses, basin of the last iterate), so
+    ``flatlab.plots.landscape_figure`` draws it; leaving |w| ≤ ``bound`` counts as divergence.
+
+    >>> from flatlab.landscapes import sharp_and_flat
+    >>> landscape_run(sharp_and_flat(), (-1.2, 0.8), "adam", lr=0.02, steps=200).basin
+    'sharp'
+    """
+    steps = _v.integer("steps", steps, 1)
+    w = nn.Parameter(_start_point(start).clone())
+    opt = make_adaptive_optimizer([w], optimizer, lr, **kwargs)
+    momentum = (kwargs.get("betas", (0.9, 0.999))[0] if optimizer in ("adam", "adamcm", "radam")
+                else kwargs.get("momentum", 0.0))
+    return optimizer_trajectory(landscape, w, opt, steps, lr, momentum=momentum, bound=bound)
