@@ -160,3 +160,25 @@ def test_fit_schedule_clip_and_callback(clouds):
         fit(model, clouds, "sgd", 2, lr=0.1, schedule=0.5)
     with pytest.raises(TypeError, match="callback"):
         fit(model, clouds, "sgd", 2, lr=0.1, callback="average")
+
+
+def test_epoch_sampler_draws_without_replacement_and_streams_in_turn():
+    from flatlab.train import EpochSampler
+    g = torch.Generator().manual_seed(3)
+    s = EpochSampler(10, 3, [g])
+    epoch = torch.cat([s.next()[0] for _ in range(3)])            # three full batches, the tenth index dropped
+    assert len(set(epoch.tolist())) == 9 and epoch.max() < 10
+    ref = torch.Generator().manual_seed(3)
+    first, second = torch.randperm(10, generator=ref), torch.randperm(10, generator=ref)
+    assert epoch.tolist() == first[:9].tolist() and s.next()[0].tolist() == second[:3].tolist()
+    # one generator, two streams: the members' orders are drawn in turn from it
+    two = EpochSampler(6, 2, [torch.Generator().manual_seed(0)] * 2)
+    ref = torch.Generator().manual_seed(0)
+    a, b = torch.randperm(6, generator=ref), torch.randperm(6, generator=ref)
+    assert two.next().tolist() == [a[:2].tolist(), b[:2].tolist()]
+    # a reshuffle draws only for the streams asked for
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    part = EpochSampler(4, 4, gens)
+    part.next()
+    state = gens[1].get_state()
+    assert part.next([0]).shape == (1, 4) and torch.equal(gens[1].get_state(), state)

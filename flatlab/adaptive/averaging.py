@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .. import _validate as _v
 from ..data import Dataset
-from ..train import History, evaluate, make_loss
+from ..train import EpochSampler, History, evaluate, make_loss
 from .schedules import fit_scheduled, make_adaptive_optimizer
 
 
@@ -201,9 +201,7 @@ def papa(models: Sequence[nn.Module], dataset: Dataset, steps: int, *, optimizer
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x_all, y_all = dataset.train
-    n = dataset.n_train
-    orders = [torch.randperm(n, generator=gen) for _ in range(k)]
-    pos = 0
+    sampler = EpochSampler(dataset.n_train, batch_size or dataset.n_train, [gen] * k)  # the members draw in turn
 
     def members() -> list[nn.Module]:
         out = []
@@ -237,13 +235,7 @@ def papa(models: Sequence[nn.Module], dataset: Dataset, steps: int, *, optimizer
 
     record(0)
     for step in range(1, steps + 1):
-        if batch_size is None:
-            idx = None
-        else:
-            if pos + batch_size > n:
-                orders, pos = [torch.randperm(n, generator=gen) for _ in range(k)], 0
-            idx = torch.stack([o[pos:pos + batch_size] for o in orders])
-            pos += batch_size
+        idx = None if batch_size is None else sampler.next()
         opt.zero_grad(set_to_none=True)
         total, _ = stacked_loss(idx)
         total.backward()
