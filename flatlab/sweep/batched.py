@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .. import _validate as _v
-from ..train import check_dataset, make_loss
+from ..train import EpochSampler, check_dataset, make_loss
 from .ensemble import _Ensemble, _evaluate_ensemble, _load
 from .fingerprints import _same_data, _structure
 from .loop import _final_values
@@ -76,9 +76,9 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
     run_seeds = [s if r.seed is None else r.seed for r, s in zip(runs, seeds)]
     torch.manual_seed(run_seeds[0])  # as fit does: the global RNG state after a sweep is reproducible
     gens = [torch.Generator().manual_seed(s) for s in run_seeds]
-    # All runs of the stack share n and the batch size, so they reshuffle at the same steps.
-    orders = torch.stack([torch.randperm(n, generator=g) for g in gens]) if bs is not None else None
-    pos = 0
+    # All runs of the stack share n and the batch size, so they reshuffle at the same steps: one sampler, a stream
+    # per run (fit's sampler, so a run's minibatches are those fit would draw with its seed).
+    sampler = EpochSampler(n, bs, gens) if bs is not None else None
     rows: list[list[dict]] = [[] for _ in range(m)]
     diverged, stopped = [False] * m, [False] * m
     active = list(range(m))  # run index held by each slot of the stack
@@ -116,11 +116,7 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
         if bs is None:
             xb, yb = x_all, y_all
         else:
-            if pos + bs > n:
-                orders = torch.stack([torch.randperm(n, generator=gens[i]) for i in active])
-                pos = 0
-            idx = orders[:, pos:pos + bs]
-            pos += bs
+            idx = sampler.next(active)
             xb, yb = x_all[idx], y_all[idx]
         grads, values = ens.grads_and_losses(params, xb, yb)
         if warm:
@@ -172,8 +168,6 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
             params = {k: v[keep] for k, v in params.items()}
             if buf is not None:
                 buf = {k: v[keep] for k, v in buf.items()}
-            if orders is not None:
-                orders = orders[keep]
             active = [active[s] for s in keep]
             lrs, mom, wd = hyper()
     out = []
