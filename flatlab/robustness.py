@@ -141,7 +141,7 @@ def chapter_times(runs: list[dict]) -> dict[str, dict]:
     by: dict[str, list[dict]] = {}
     for run in runs:
         by.setdefault(run["chapter"], []).append(run)
-    return {ch: {"median": round(statistics.median(r["seconds"] for r in rs), 1),
+    return {ch: {"median": round(statistics.median(r["seconds"] for r in rs), 2),
                  "max": max(r["seconds"] for r in rs), "slowest_seed": max(rs, key=lambda r: r["seconds"])["seed"],
                  "runs": len(rs), "errors": sum(bool(r["errors"]) for r in rs)}
             for ch, rs in sorted(by.items())}
