@@ -2,6 +2,10 @@
 number of GD steps to shrink the error) and 01 (power iteration, Hutchinson's trace estimator, filter
 normalization).
 
+One file for the two introductory chapters (six checks, each a spec, its cases and hints, and a reference
+solution): about 500 lines, kept together because every check follows the same four-part pattern and a
+teacher looks for all of a session's checks in one place.
+
 References: Hutchinson, Commun. Stat. 1990 (trace estimator); Li et al., *Visualizing the loss landscape
 of neural nets*, arXiv:1712.09913 (filter normalization).
 """

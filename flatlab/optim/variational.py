@@ -1,6 +1,7 @@
 """Mean-field variational optimizers: the Gaussian KL and its gradients, the shared
 :class:`VariationalOptimizer` (one step: perturb, average the gradients, add the KL term, step the base) and
-MFVI (Blundell et al. 2015, arXiv:1505.05424)."""
+MFVI (Blundell et al. 2015, arXiv:1505.05424). A little over 400 lines: the shared step is one function
+with its documentation, and MFVI is its thinnest subclass."""
 from __future__ import annotations
 
 import inspect
