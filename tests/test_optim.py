@@ -136,6 +136,15 @@ def test_missing_closure_is_a_clear_error(name):
         opt.step(42)
 
 
+def test_closure_without_backward_is_a_named_error(name):
+    """A closure that forgets loss.backward() would make the step silently do nothing."""
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = FACTORIES[name]([w])
+    with pytest.raises(ValueError, match=rf"{type(opt).__name__}.step\(closure\): after closure\(\) no parameter has a "
+                                         "gradient"):
+        opt.step(lambda: (w ** 2).sum())
+
+
 def test_state_dict_round_trip_continues_identically(name):
     torch.manual_seed(0)
     model = MLP(2, [8], 3, seed=0)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from .. import _validate as _v
+from ._common import _optional_closure
 
 
 class AdamCM(torch.optim.Optimizer):
@@ -65,15 +66,7 @@ class AdamCM(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One Adam+CM step; ``closure`` (optional) re-evaluates the loss with gradients."""
-        loss = None
-        if closure is not None:
-            if not callable(closure):
-                raise TypeError(f"closure must be callable, got {type(closure).__name__}")
-            with torch.enable_grad():
-                loss = closure()
-            if not any(p.grad is not None for group in self.param_groups for p in group["params"]):
-                raise ValueError("AdamCM.step(closure): after closure() no parameter has a gradient (every .grad is "
-                                 "None); the closure must call loss.backward() before it returns the loss")
+        loss = _optional_closure(closure, [p for g in self.param_groups for p in g["params"]], "AdamCM")
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from .. import _validate as _v
+from ._common import _optional_closure
 
 
 # ----------------------------------------------------------------------------------------------
@@ -140,12 +141,7 @@ class NudgedSGD(Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One Nudged-SGD step (refreshing the eigenvectors first when due); returns the closure's loss."""
-        loss = None
-        if closure is not None:
-            if not callable(closure):
-                raise TypeError(f"closure must be callable, got {type(closure).__name__}")
-            with torch.enable_grad():
-                loss = closure()
+        loss = _optional_closure(closure, [p for g in self.param_groups for p in g["params"]], "NudgedSGD")
         nudge_state = self.state["nudge"]
         due = nudge_state["step"] % self.every == 0 or nudge_state["basis"] is None
         finite = loss is None or not isinstance(loss, Tensor) or bool(torch.isfinite(loss).all())

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import torch
 
+from ._common import _optional_closure
+
 
 def orthogonal_gradient(grad: torch.Tensor, weight: torch.Tensor, rescale: bool = True) -> torch.Tensor:
     """⊥Grad of one parameter: g⊥ = g − (⟨g, w⟩/⟨w, w⟩) w, rescaled to ‖g‖ when ``rescale``.
@@ -63,15 +65,7 @@ class OrthoGrad(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            if not callable(closure):
-                raise TypeError(f"closure must be callable, got {type(closure).__name__}")
-            with torch.enable_grad():
-                loss = closure()
-            if not any(p.grad is not None for group in self.param_groups for p in group["params"]):
-                raise ValueError("OrthoGrad.step(closure): after closure() no parameter has a gradient (every .grad "
-                                 "is None); the closure must call loss.backward() before it returns the loss")
+        loss = _optional_closure(closure, [p for g in self.param_groups for p in g["params"]], "OrthoGrad")
         for group in self.param_groups:
             orthogonalize_gradients_(group["params"], self.rescale)
         self.base_optimizer.step()
