@@ -73,3 +73,24 @@ def test_sharpness_bar_averaging_and_interpolation_figures():
     assert means[0].y[0] == pytest.approx(2.5)
     fig = interpolation_figure(np.linspace(0, 1, 3), {"a↔b": np.array([0.1, 1.0, 0.1])})
     assert fig.data[0].name == "a↔b" and fig.layout.yaxis.type == "log"
+
+
+def test_critical_momenta_explorer_runs_each_trajectory_once(monkeypatch):
+    """Moving the buffer or decay slider reruns AdamCM only; returning to a setting reruns nothing — and the
+    figure is the one a fresh computation draws."""
+    import flatlab.adaptive as ad
+
+    calls = []
+    real = ad.landscape_run
+    monkeypatch.setattr(ad, "landscape_run", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    ex = critical_momenta_explorer(steps=60)
+    first = ex.update(lr=0.1, buffer_size=5, decay=0.7, angle=0.0)
+    n = len(calls)
+    ex.update(lr=0.1, buffer_size=3, decay=0.7, angle=0.0)
+    assert calls[n:] == ["adamcm"]
+    again = ex.update(lr=0.1, buffer_size=5, decay=0.7, angle=0.0)
+    assert calls[n + 1:] == []
+    fresh = critical_momenta_explorer(steps=60).update(lr=0.1, buffer_size=5, decay=0.7, angle=0.0)
+    for a, b in zip(again.data, fresh.data):
+        assert list(a.x) == list(b.x) and list(a.y) == list(b.y)
+    assert first.layout.title.text == fresh.layout.title.text

@@ -2,6 +2,8 @@
 ``trajectory`` is gradient descent (with heavy-ball momentum) from a start point."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +61,8 @@ def optimizer_trajectory(landscape: Landscape, w: nn.Parameter, optimizer: torch
     points, diverged_step = [w.detach().clone()], None
     for t in range(1, steps + 1):
         optimizer.step(closure)
-        if not bool(torch.isfinite(w).all()) or float(w.detach().abs().max()) > bound:
+        size = float(w.detach().abs().max())   # NaN or inf when the iterate is not finite: one reduction
+        if not math.isfinite(size) or size > bound:
             diverged_step = t
             break
         points.append(w.detach().clone())

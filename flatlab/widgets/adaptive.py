@@ -134,15 +134,32 @@ def cm_start(angle: float, radius: float = 0.2, landscape: Landscape | None = No
     return np.asarray(sharp.centre) + radius * np.array([math.cos(angle), math.sin(angle)])
 
 
-def critical_momenta_figure(lr: float = 0.1, buffer_size: int = 5, decay: float = 0.7, angle: float = 0.0,
-                            steps: int = 200, landscape: Landscape | None = None, grid=None) -> tuple[go.Figure, str]:
-    """Adam and AdamCM (same η, β) from a point 0.2 away from the sharp minimum of a 2-D landscape."""
+def _cm_runs(landscape: Landscape, lr: float, buffer_size: int, decay: float, angle: float, steps: int,
+             memo: dict | None = None):
+    """Adam's and AdamCM's trajectories from the start at ``angle``; with ``memo`` each is computed once per
+    setting (Adam's does not depend on the buffer or the decay, so moving those sliders runs AdamCM only)."""
     from ..adaptive import landscape_run
 
-    landscape = landscape or sharp_and_flat()
+    memo = {} if memo is None else memo
+    if len(memo) > 512:   # a long session of slider moves: start over rather than grow without bound
+        memo.clear()
     start = cm_start(angle, landscape=landscape)
-    adam = landscape_run(landscape, start, "adam", lr=lr, steps=steps)
-    cm = landscape_run(landscape, start, "adamcm", lr=lr, steps=steps, buffer_size=int(buffer_size), decay=decay)
+    key = (float(lr), float(angle), int(steps))
+    if ("adam", key) not in memo:
+        memo[("adam", key)] = landscape_run(landscape, start, "adam", lr=lr, steps=steps)
+    cm_key = ("adamcm", key, int(buffer_size), float(decay))
+    if cm_key not in memo:
+        memo[cm_key] = landscape_run(landscape, start, "adamcm", lr=lr, steps=steps, buffer_size=int(buffer_size),
+                                     decay=decay)
+    return memo[("adam", key)], memo[cm_key]
+
+
+def critical_momenta_figure(lr: float = 0.1, buffer_size: int = 5, decay: float = 0.7, angle: float = 0.0,
+                            steps: int = 200, landscape: Landscape | None = None, grid=None,
+                            memo: dict | None = None) -> tuple[go.Figure, str]:
+    """Adam and AdamCM (same η, β) from a point 0.2 away from the sharp minimum of a 2-D landscape."""
+    landscape = landscape or sharp_and_flat()
+    adam, cm = _cm_runs(landscape, lr, buffer_size, decay, angle, steps, memo)
     labels = [f"Adam η={lr:.3g}", f"AdamCM η={lr:.3g}, buffer {int(buffer_size)}, decay λ={decay:.2g}"]
     fig = landscape_figure(landscape, [adam, cm], labels=labels, grid=grid,
                            title="Adam vs Adam with critical momenta, started in the sharp minimum")
@@ -168,8 +185,11 @@ def critical_momenta_explorer(landscape: Landscape | None = None, steps: int = 2
                                **style),
     }
 
+    memo: dict = {}   # trajectories already run, by setting: moving back to a setting costs only the drawing
+
     def figure_fn(lr, buffer_size, decay, angle):
-        return critical_momenta_figure(lr, buffer_size, decay, angle, steps=steps, landscape=landscape, grid=grid)
+        return critical_momenta_figure(lr, buffer_size, decay, angle, steps=steps, landscape=landscape, grid=grid,
+                                       memo=memo)
 
     return Interactive(controls, figure_fn, title="Critical momenta on a sharp and a flat minimum")
 
