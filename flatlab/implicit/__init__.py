@@ -15,7 +15,7 @@ The package, one concept per module (everything is re-exported here, so ``flatla
   :func:`min_l2_interpolant`, :func:`min_l1_interpolant`, :func:`nuclear_norm_completion`;
 - ``solvers``: :func:`conjugate_gradient`, :func:`natural_gradient`;
 - ``logistic``: ``METHODS``, :func:`log_logistic_loss`, :func:`logistic_loss`, :func:`train_logistic`;
-- ``diagonal``: :class:`DiagonalLinearNet`, :func:`diagonal_lr`, :func:`train_diagonal`, :func:`relative_error`;
+- ``diagonal``: :class:`DiagonalLinearNet`, :func:`diagonal_lr`, :func:`diagonal_hessian`, :func:`train_diagonal`, :func:`relative_error`;
 - ``factorization``: :class:`DeepMatrixFactorization`, :func:`factorization_lr`, :func:`completion_errors`,
   :func:`train_factorization`, :func:`half_times`, :func:`with_spectrum`;
 - ``ngd``: ``METRICS``, the block preconditioner, :func:`train_ngd_factorization`;
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from ._common import DTYPE as DTYPE, Runs as Runs
 from .diagonal import (
-    DiagonalLinearNet as DiagonalLinearNet, diagonal_lr as diagonal_lr, relative_error as relative_error,
+    DiagonalLinearNet as DiagonalLinearNet, diagonal_hessian as diagonal_hessian, diagonal_lr as diagonal_lr, relative_error as relative_error,
     train_diagonal as train_diagonal,
 )
 from .factorization import (

@@ -75,6 +75,7 @@ class Runs:
     summary: pd.DataFrame
     history: pd.DataFrame
     solutions: dict = field(default_factory=dict)
+    factors: dict = field(default_factory=dict)   # diagonal nets: run index → (u⊙u, v⊙v) at the end
 
     @property
     def diverged(self) -> bool:

@@ -143,7 +143,38 @@ def train_diagonal(x, y, alphas: Sequence[float], steps: int = 100_000, lr: floa
     summary = pd.DataFrame({"alpha": alphas, "lr": lrs, "steps": stop_step.tolist(),
                             "train_loss": final_rel.tolist(), "converged": (final_rel < max(tol, 1e-300) * 10).tolist(),
                             "diverged": diverged.tolist()})
-    return Runs(summary=summary, history=pd.DataFrame(hist), solutions={i: w[i].numpy().copy() for i in range(len(alphas))})
+    return Runs(summary=summary, history=pd.DataFrame(hist), solutions={i: w[i].numpy().copy() for i in range(len(alphas))},
+                factors={i: (usq[i].numpy().copy(), vsq[i].numpy().copy()) for i in range(len(alphas))})
+
+
+def diagonal_hessian(x, y, usq, vsq) -> dict[str, float]:
+    """Trace and λ_max of the Hessian of L(u, v) = ½·mean(⟨u⊙u − v⊙v, x_k⟩ − y_k)² at the point with u⊙u = ``usq``,
+    v⊙v = ``vsq`` (u, v ≥ 0, as the diagonal nets keep them), and the weighted ℓ1 norm that bounds the trace.
+
+    With J_k = ∂f_k/∂(u, v) = (2u⊙x_k, −2v⊙x_k) and r the residuals, H = JᵀJ/n + diag(2Xᵀr/n, −2Xᵀr/n). The
+    residual part has zero trace, so **tr H = 4 Σ_i (u_i² + v_i²) m_i** with m_i = mean_k x_ki² at any point — and
+    u_i² + v_i² ≥ |u_i² − v_i²| = |w_i| gives tr H ≥ 4 Σ_i m_i |w_i| (``l1_bound``), with near-equality once
+    min(u_i², v_i²) is small: the trace of the Hessian is a weighted ℓ1 norm of the solution (Wu & Su 2023).
+
+    >>> x = torch.eye(2, dtype=torch.float64); h = diagonal_hessian(x, x @ torch.tensor([1., 0.], dtype=torch.float64),
+    ...                                                             np.array([1.0, 0.0]), np.array([0.0, 0.0]))
+    >>> round(h["trace"], 6), round(h["l1_bound"], 6)
+    (2.0, 2.0)
+    """
+    x, y = _xy(x, y)
+    usq, vsq = (torch.as_tensor(np.asarray(a, dtype=float), dtype=DTYPE) for a in (usq, vsq))
+    n, d = x.shape
+    if usq.shape != (d,) or vsq.shape != (d,):
+        raise ValueError(f"usq and vsq must have shape ({d},) like a row of x, got {tuple(usq.shape)}, {tuple(vsq.shape)}")
+    if (usq < 0).any() or (vsq < 0).any() or not (torch.isfinite(usq).all() and torch.isfinite(vsq).all()):
+        raise ValueError("usq and vsq must be finite and non-negative (they are squares)")
+    u, v = usq.sqrt(), vsq.sqrt()
+    jac = torch.cat([2 * u * x, -2 * v * x], 1)                   # (n, 2d)
+    g = x.T @ (x @ (usq - vsq) - y) / n
+    hess = jac.T @ jac / n + torch.diag(torch.cat([2 * g, -2 * g]))
+    m = (x * x).mean(0)
+    return {"trace": float(4 * ((usq + vsq) * m).sum()), "lambda_max": float(torch.linalg.eigvalsh(hess)[-1]),
+            "l1_bound": float(4 * (m * (usq - vsq).abs()).sum()), "dense_trace": float(torch.diagonal(hess).sum())}
 
 
 def relative_error(w, reference) -> float:
