@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from flatlab.models import MLP
 from flatlab.curvature import SharpestDirections
-from flatlab.optim import (MFVI, OPTIMIZERS, SAM, AdamCM, MixSAM, NudgedSGD, OrthoGrad, VariationalSAM, calibration,
+from flatlab.optim import (MFVI, REGISTRY, SAM, AdamCM, MixSAM, NudgedSGD, OrthoGrad, VariationalSAM, calibration,
                            frozen_bn_stats, gaussian_kl, kl_gradients, make_optimizer, nudge, sam_perturbation,
                            asam_param_groups)
 from flatlab.train import fit
@@ -67,7 +67,7 @@ def test_the_interface_suite_covers_every_registered_optimizer():
     w = torch.nn.Parameter(torch.ones(3))
     extra = {"mfvi": dict(dataset_size=10), "mixsam": dict(dataset_size=10), "vsam": dict(dataset_size=10),
              "nudged": dict(eigenvectors=lambda k: (torch.ones(k), torch.eye(3)[:, :k]))}
-    built = {type(make_optimizer([w], name, 0.1, **extra.get(name, {}))) for name in OPTIMIZERS}
+    built = {type(make_optimizer([w], name, 0.1, **extra.get(name, {}))) for name in REGISTRY}
     ours = {cls.__name__ for cls in built if cls.__module__.startswith("flatlab.")}
     assert ours == {"SAM", "MFVI", "MixSAM", "VariationalSAM", "NudgedSGD", "AdamCM", "OrthoGrad"}
     assert ours <= set(FACTORIES)

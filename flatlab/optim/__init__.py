@@ -77,7 +77,7 @@ from .adamcm import AdamCM
 from .calibration import calibration, noise_predictive
 from .nudged import NudgedSGD, nudge
 from .orthograd import OrthoGrad, orthogonal_gradient, orthogonalize_gradients_
-from .registry import OPTIMIZERS, make_optimizer
+from .registry import REGISTRY, make_optimizer
 from .sam import SAM, asam_param_groups, sam_perturbation
 from .variational import MFVI, VariationalOptimizer, gaussian_kl, kl_gradients
 from .variational_sam import MixSAM, VariationalSAM
@@ -103,7 +103,7 @@ __all__ = [
     "calibration",
     "noise_predictive",
     "make_optimizer",
-    "OPTIMIZERS",
+    "REGISTRY",
     "BASE_OPTIMIZERS",
     "STD_PARAMETERIZATIONS",
 ]

@@ -45,7 +45,7 @@ def _orthograd(params, lr, base_optimizer=torch.optim.AdamW, **kwargs):
 
 
 #: name → ``builder(params, lr=…, **kwargs)``; the keyword arguments are the optimizer's own.
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+REGISTRY: dict[str, Callable[..., Optimizer]] = {
     "sgd": _sgd,                        # torch.optim.SGD (momentum 0 unless given)
     "momentum": _momentum,              # torch.optim.SGD with heavy-ball momentum 0.9 unless given
     "adam": torch.optim.Adam,
@@ -63,8 +63,8 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
 
 
 def make_optimizer(params: Iterable, name: str, lr: float, **kwargs: Any) -> Optimizer:
-    """The optimizer ``name`` (a key of :data:`OPTIMIZERS`) over ``params`` with learning rate ``lr``; every other
+    """The optimizer ``name`` (a key of :data:`REGISTRY`) over ``params`` with learning rate ``lr``; every other
     keyword argument goes to the optimizer, which checks it."""
-    _v.choice("optimizer", name, OPTIMIZERS)
+    _v.choice("optimizer", name, REGISTRY)
     lr = _v.positive("lr", lr)
-    return OPTIMIZERS[name](params, lr=lr, **kwargs)
+    return REGISTRY[name](params, lr=lr, **kwargs)

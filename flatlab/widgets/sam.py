@@ -156,7 +156,7 @@ def perturbation_figure(landscape: Landscape | None = None, w=(-0.75, 0.35), rho
     return fig
 
 
-class _Runs:
+class _TrajectoryCache:
     """Cached 2-D runs keyed by their hyper-parameters (a slider that returns to a value only selects)."""
 
     def __init__(self, landscape: Landscape, start, lr: float, steps: int, seed: int):
@@ -168,10 +168,10 @@ class _Runs:
                              std=std or 0.3, mix=mix, seed=self.seed)
 
 
-def sam_mfvi_figure(rho: float = 0.5, std: float = 0.3, mix: float = 0.5, runs: _Runs | None = None,
+def sam_mfvi_figure(rho: float = 0.5, std: float = 0.3, mix: float = 0.5, runs: _TrajectoryCache | None = None,
                     grid=None) -> tuple[go.Figure, str]:
     """Trajectories of SGD, SAM(ρ), MFVI(σ fixed) and MixSAM(ρ, σ, m) from one start; (figure, status)."""
-    runs = runs or _Runs(sharp_and_flat(), PIT_STARTS[0], 0.08, 150, 0)
+    runs = runs or _TrajectoryCache(sharp_and_flat(), PIT_STARTS[0], 0.08, 150, 0)
     trajs = [runs.get("sgd"), runs.get("sam", rho=rho), runs.get("mfvi", std=std),
              runs.get("mixsam", rho=rho, std=std, mix=mix)]
     labels = [f"SGD η={runs.lr:g}", f"SAM ρ={rho:g}", f"MFVI σ={std:g} (fixed)", f"MixSAM m={mix:g}, ρ={rho:g}, σ={std:g}"]
@@ -204,7 +204,7 @@ def sam_mfvi_explorer(landscape: Landscape | None = None, start=PIT_STARTS[0], l
         require_items(name, values, f"the {what} to choose from")
     landscape = landscape or sharp_and_flat()
     grid = landscape.grid((-2.5, 3.5), (-2.5, 2.5), 121)
-    runs = _Runs(landscape, start, lr, steps, seed)
+    runs = _TrajectoryCache(landscape, start, lr, steps, seed)
     # SAM depends on ρ only and MFVI on σ only: run them all now (a few hundred ms), so that a slider move
     # computes at most one new trajectory (MixSAM's, which depends on all three knobs)
     runs.get("sgd")
