@@ -470,3 +470,22 @@ def test_experiment_helpers(clouds):
     grid = adaptive.warmup_grid(model, clouds, [0.05], [0, 4], 8, eval_every=4)
     assert set(grid) == {("adam", 0.05, 0), ("adam", 0.05, 4), ("radam", 0.05, 0)}
     assert grid[("adam", 0.05, 4)].lr.iloc[1] == pytest.approx(0.05)
+
+
+def test_frozen_start_keeps_the_weights_and_then_takes_adams_first_step(clouds):
+    """Adam-2k on a full batch: the frozen steps leave every weight bit for bit, and the first real step is the
+    step a fresh Adam takes (m̂ = g, v̂ = g² from identical gradients) — up to rounding of the moment averages."""
+    from flatlab.adaptive import frozen_start
+    assert [frozen_start(3)(s) for s in range(5)] == [0.0, 0.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="frozen_steps"):
+        frozen_start(-1)
+    start = MLP(2, [8], 3, seed=0)
+    frozen, fresh = copy.deepcopy(start), copy.deepcopy(start)
+    opt = torch.optim.Adam(frozen.parameters(), lr=0.05)
+    fit_scheduled(frozen, clouds, opt, 4, schedule=frozen_start(4), eval_every=1)
+    assert all(torch.equal(a, b) for a, b in zip(frozen.parameters(), start.parameters()))
+    assert int(opt.state[next(frozen.parameters())]["step"]) == 4
+    fit_scheduled(frozen, clouds, opt, 5, schedule=frozen_start(4), eval_every=1)   # steps 1–4 frozen again, then one
+    fit_scheduled(fresh, clouds, torch.optim.Adam(fresh.parameters(), lr=0.05), 1, eval_every=1)
+    for a, b in zip(frozen.parameters(), fresh.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

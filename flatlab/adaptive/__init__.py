@@ -30,7 +30,8 @@ from ..optim import AdamCM
 from .averaging import PAPA_OPTIMIZERS, PAPAResult, SWAResult, average_models, papa, papa_pull_, swa
 from .experiments import lambda_max, train_to_loss, warmup_grid
 from .preconditioned import PreconditionedSharpnessProbe, adam_preconditioner, adam_threshold, preconditioned_sharpness
-from .schedules import ADAPTIVE_OPTIMIZERS, fit_scheduled, landscape_run, linear_warmup, make_adaptive_optimizer
+from .schedules import (ADAPTIVE_OPTIMIZERS, fit_scheduled, frozen_start, landscape_run, linear_warmup,
+                        make_adaptive_optimizer)
 
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "adam_threshold",
     "PreconditionedSharpnessProbe",
     "linear_warmup",
+    "frozen_start",
     "fit_scheduled",
     "make_adaptive_optimizer",
     "ADAPTIVE_OPTIMIZERS",

@@ -37,6 +37,25 @@ def linear_warmup(warmup_steps: int) -> Callable[[int], float]:
     return factor
 
 
+def frozen_start(frozen_steps: int) -> Callable[[int], float]:
+    """Learning-rate multiplier 0 for the first ``frozen_steps`` steps, then 1: the optimizer updates its moment
+    estimates on the gradients while the weights stay where they are — the "Adam-2k" control of Liu et al.
+    (2020, arXiv:1908.03265), who spend 2,000 iterations estimating Adam's v before moving. Departure: torch's Adam
+    updates its first moment m during those steps too (Liu et al. keep m fixed); on a full batch the gradients
+    of frozen weights are all the same g, so the first real step is η·m̂/√v̂ = η·sign(g) either way.
+
+    >>> f = frozen_start(2); [f(s) for s in range(4)]
+    [0.0, 0.0, 1.0, 1.0]
+    """
+    frozen_steps = _v.integer("frozen_steps", frozen_steps, 0)
+
+    def factor(s: int) -> float:
+        return 0.0 if s < frozen_steps else 1.0
+
+    factor.frozen_steps = frozen_steps  # type: ignore[attr-defined]
+    return factor
+
+
 def make_adaptive_optimizer(params: Iterable, name: str, lr: float, **kwargs) -> torch.optim.Optimizer:
     """``"sgd"``, ``"momentum"`` (SGD, β=0.9), ``"adam"``, ``"adamcm"`` (:class:`AdamCM`) or ``"radam"``
     (``torch.optim.RAdam``) with learning rate ``lr``; extra keyword arguments go to the optimizer. The chapter's
