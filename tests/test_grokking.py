@@ -328,6 +328,18 @@ def test_phase_sweep_table_and_cache(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(pd.DataFrame(hist[(1.0, 0.5)]), pd.DataFrame(hist2[(1.0, 0.5)]))
 
 
+def test_phase_sweep_in_worker_processes_gives_the_same_runs():
+    """Two worker processes train the cells side by side: every history and phase as one after another."""
+    base = gk.GrokConfig(p=11, steps=30, eval_every=10)
+    one, h1 = gk.phase_sweep([0.0, 1.0], [0.4, 0.6], base, cache=False, n_jobs=1)
+    two, h2 = gk.phase_sweep([0.0, 1.0], [0.4, 0.6], base, cache=False, n_jobs=2)
+    pd.testing.assert_frame_equal(one.drop(columns="seconds"), two.drop(columns="seconds"))
+    for key in h1:
+        pd.testing.assert_frame_equal(pd.DataFrame(h1[key]), pd.DataFrame(h2[key]))
+    with pytest.raises(ValueError, match="n_jobs"):
+        gk.phase_sweep([1.0], [0.5], base, n_jobs=0)
+
+
 def test_stablemax_cross_entropy_is_computed_in_float64_like_the_authors():
     """At a large correct logit float32 loses StableMax's loss and its correct-class gradient; the float64
     computation (the authors' choice) keeps both, and returns the logits' dtype."""
