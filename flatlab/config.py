@@ -70,6 +70,23 @@ def device() -> torch.device:
 CACHE_VAR = "FLATLAB_CACHE"
 
 
+def cores() -> int:
+    """The CPU cores this process may use: ``FLATLAB_THREADS`` when it is set (the harness and ``make test`` set 1
+    while they run chapters side by side), else every core (``os.cpu_count()``).
+
+    >>> import os; old = os.environ.pop("FLATLAB_THREADS", None); os.environ["FLATLAB_THREADS"] = "1"
+    >>> cores()
+    1
+    >>> _ = os.environ.pop("FLATLAB_THREADS") if old is None else os.environ.update(FLATLAB_THREADS=old)
+    """
+    threads = os.environ.get("FLATLAB_THREADS")
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"FLATLAB_THREADS={threads!r} must be a positive integer")
+        return int(threads)
+    return os.cpu_count() or 1
+
+
 def cache_path() -> Path:
     """Where the cache lives, without creating it: ``FLATLAB_CACHE`` (``~`` expanded; empty or unset:
     ``~/.cache/flatlab``)."""

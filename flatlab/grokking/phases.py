@@ -3,7 +3,6 @@ and :func:`phase_sweep`, the (cached) sweep over weight decay × train fraction.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import replace
 from typing import Sequence
@@ -11,6 +10,7 @@ from typing import Sequence
 import pandas as pd
 
 from .. import _validate as _v
+from ..config import cores
 from .cache import _cache_path, cached_grok
 from .milestones import grokking_delay, steps_to
 from .recipe import GrokConfig
@@ -44,8 +44,9 @@ def phase_sweep(weight_decays: Sequence[float], train_fractions: Sequence[float]
     final_test_acc, seconds); ``histories[(wd, fraction)]`` is that run's History.
 
     The runs are independent and single-threaded (``GrokConfig.threads``), so ``n_jobs`` worker processes
-    (joblib) train them side by side with the same results. ``None``: one per core when at least four runs
-    are not cached yet (starting the workers costs about 3 s; the full budget's 16 runs took 22.4 s one after
+    (joblib) train them side by side with the same results. ``None``: one per core this process may use
+    (:func:`flatlab.config.cores`, so 1 where the harness or the test suite runs chapters side by side) when at
+    least four runs are not cached yet (starting the workers costs about 3 s; the full budget's 16 runs took 22.4 s one after
     another and 13.4 s on two cores), else one.
     """
     base = base or GrokConfig()
@@ -59,7 +60,7 @@ def phase_sweep(weight_decays: Sequence[float], train_fractions: Sequence[float]
     configs = [replace(base, weight_decay=wd, train_fraction=frac) for wd, frac in cells]
     if n_jobs is None:
         missing = sum(1 for c in configs if not cache or (path := _cache_path(c)) is None or not path.exists())
-        n_jobs = min(os.cpu_count() or 1, missing) if missing >= 4 else 1
+        n_jobs = min(cores(), missing) if missing >= 4 else 1
     if n_jobs > 1:
         from joblib import Parallel, delayed
         results = Parallel(n_jobs=n_jobs)(delayed(_timed_grok)(c, cache) for c in configs)
