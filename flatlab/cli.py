@@ -29,7 +29,7 @@ def chapters(notebook_dir: Path | None = None) -> list[Path]:
 
 def doctor() -> int:
     """Print the environment and check the settings and that every dependency imports (exit 1 on a problem)."""
-    from .config import budget, cache_path, environment_line
+    from .config import budget, cache_path, cores, environment_line
 
     print(environment_line(strict=False))
     problems = []
@@ -37,9 +37,10 @@ def doctor() -> int:
         budget()
     except (TypeError, ValueError) as err:
         problems.append(str(err))
-    threads = os.environ.get("FLATLAB_THREADS")
-    if threads and (not threads.isdigit() or int(threads) < 1):
-        problems.append(f"FLATLAB_THREADS={threads!r} must be a positive integer (or unset)")
+    try:
+        cores()
+    except ValueError as err:
+        problems.append(str(err))
     cache = cache_path()
     if cache.exists() and (not cache.is_dir() or not os.access(cache, os.W_OK | os.X_OK)):
         problems.append(f"FLATLAB_CACHE: {cache} is not a writable directory (results will not be cached)")

@@ -82,7 +82,7 @@ def cores() -> int:
     threads = os.environ.get("FLATLAB_THREADS")
     if threads:
         if not threads.isdigit() or int(threads) < 1:
-            raise ValueError(f"FLATLAB_THREADS={threads!r} must be a positive integer")
+            raise ValueError(f"FLATLAB_THREADS={threads!r} must be a positive integer (or unset)")
         return int(threads)
     return os.cpu_count() or 1
 
@@ -207,11 +207,8 @@ def setup_notebook(seed: int = 0, chapter: str = "", renderer: str | None = None
 
     seed_everything(seed)
     _v.instance("chapter", chapter, str, "a string (the chapter's name)")
-    threads = os.environ.get("FLATLAB_THREADS")
-    if threads:  # e.g. 1 when the test suite runs two chapters side by side
-        if not threads.isdigit() or int(threads) < 1:
-            raise ValueError(f"FLATLAB_THREADS={threads!r} must be a positive integer")
-        torch.set_num_threads(int(threads))
+    if os.environ.get("FLATLAB_THREADS"):  # e.g. 1 when the test suite runs two chapters side by side
+        torch.set_num_threads(cores())
     if chapter:
         os.environ["FLATLAB_CHAPTER"] = chapter
     os.environ["FLATLAB_SEED"] = str(seed)

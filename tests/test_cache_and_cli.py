@@ -220,3 +220,18 @@ def test_doctor_reports_a_bad_budget_as_a_finding(monkeypatch, capsys):
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "FLATLAB_BUDGET='bogus'" in out and "small, full" in out and "budget ?" in out
+
+
+def test_a_bad_thread_count_is_named_by_cores_setup_and_doctor(monkeypatch, capsys):
+    """One parser for FLATLAB_THREADS: config.cores, which setup_notebook and doctor both use."""
+    import flatlab
+    from flatlab.config import cores
+    monkeypatch.setenv("FLATLAB_THREADS", "two")
+    with pytest.raises(ValueError, match=r"FLATLAB_THREADS='two' must be a positive integer \(or unset\)"):
+        cores()
+    with pytest.raises(ValueError, match="FLATLAB_THREADS='two'"):
+        flatlab.setup_notebook(0)
+    assert cli.main(["doctor"]) == 1
+    assert "FLATLAB_THREADS='two' must be a positive integer (or unset)" in capsys.readouterr().out
+    monkeypatch.setenv("FLATLAB_THREADS", "3")
+    assert cores() == 3

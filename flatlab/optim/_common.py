@@ -91,11 +91,7 @@ def _call(closure: Callable[[], Tensor], params: Sequence[Tensor], name: str) ->
 def _optional_closure(closure: Any, params: Sequence[Tensor], name: str) -> Tensor | None:
     """torch's convention for one-pass optimizers: no closure, no loss (the gradients in ``.grad`` are used);
     otherwise the closure is checked and called as by :func:`_call`."""
-    if closure is None:
-        return None
-    if not callable(closure):
-        raise TypeError(f"closure must be callable, got {type(closure).__name__}")
-    return _call(closure, params, name)
+    return None if closure is None else _call(_check_closure(closure, name, ""), params, name)
 
 
 # ----------------------------------------------------------------------------------------------
