@@ -206,12 +206,16 @@ def _land(model: nn.Module, dataset: Dataset, loss_fn, params: list[torch.Tensor
     was_training = model.training
     model.eval()
 
-    def loss_at(t: float) -> float:
+    def move(t: float) -> None:
         for p, a, b in zip(params, above, below):
             p.copy_(torch.lerp(a, b, t))
+
+    def loss_at(t: float) -> float:
+        move(t)
         return float(loss_fn(model(x), y))
 
     lo, hi, at_hi = 0.0, 1.0, loss_at(1.0)   # loss(lo) > target ≥ loss(hi)
+    t = hi                                     # where the parameters are now
     for _ in range(max_halvings):
         if at_hi >= target * (1 - rtol):
             break
@@ -221,7 +225,7 @@ def _land(model: nn.Module, dataset: Dataset, loss_fn, params: list[torch.Tensor
             lo = t
         else:
             hi, at_hi = t, value
-    loss_at(hi)
-    t = hi
+    if t != hi:   # the last point tried was above the target: go back to the best one below it
+        move(hi)
     model.train(was_training)
-    return t
+    return hi
