@@ -19,6 +19,9 @@ The package, one concept per module (everything is re-exported here, so ``flatla
 - ``factorization``: :class:`DeepMatrixFactorization`, :func:`factorization_lr`, :func:`completion_errors`,
   :func:`train_factorization`, :func:`half_times`, :func:`with_spectrum`;
 - ``ngd``: ``METRICS``, the block preconditioner, :func:`train_ngd_factorization`;
+- ``separable``: ``SEPARABLE_METHODS``, :func:`sparse_classification`, :func:`l1_max_margin`, :func:`diagonal_weight`,
+  :func:`natural_gradient_diagonal`, :func:`train_separable`, :func:`classification_error`, :class:`SeparableComparison`,
+  :func:`separable_comparison` (GD's depth-dependent bias on separable data against natural gradient);
 - ``sweeps``: :class:`DiagonalSweep`, :func:`diagonal_sweep`, :class:`FactorizationSweep`, :func:`factorization_sweep`.
 
 References:
@@ -29,6 +32,8 @@ References:
 * Gissin, Shalev-Shwartz & Daniely, *The implicit bias of depth*, arXiv:1909.12051.
 * Kerekes, Mészáros & Huszár, *Depth without the magic: inductive bias of natural gradient descent*,
   arXiv:2111.11542.
+* Gunasekar, Lee, Soudry & Srebro, *Implicit bias of gradient descent on linear convolutional networks*,
+  arXiv:1806.00468.
 * Martens, *New insights and perspectives on the natural gradient method*, arXiv:1412.1193.
 * Pesme, Pillaud-Vivien & Flammarion, *Implicit bias of SGD for diagonal linear networks*, arXiv:2106.09524.
 * Mazumder, Hastie & Tibshirani, *Spectral regularization algorithms for learning large incomplete
@@ -59,6 +64,12 @@ from .references import (
     SVMSolution as SVMSolution, min_l1_interpolant as min_l1_interpolant, min_l2_interpolant as min_l2_interpolant,
     mirrored as mirrored, normalized_margin as normalized_margin, nuclear_norm_completion as nuclear_norm_completion,
     svm_direction as svm_direction,
+)
+from .separable import (
+    SEPARABLE_METHODS as SEPARABLE_METHODS, SeparableComparison as SeparableComparison,
+    classification_error as classification_error, diagonal_weight as diagonal_weight, l1_max_margin as l1_max_margin,
+    natural_gradient_diagonal as natural_gradient_diagonal, separable_comparison as separable_comparison,
+    sparse_classification as sparse_classification, train_separable as train_separable,
 )
 from .solvers import conjugate_gradient as conjugate_gradient, natural_gradient as natural_gradient
 from .spectra import effective_rank as effective_rank
