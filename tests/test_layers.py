@@ -17,6 +17,7 @@ LAYERS = {
     "train": 4,                                       # fit() → History, probes, 2-D trajectories
     "sweep": 5, "implicit": 5, "grokking": 5, "adaptive": 5,   # topic modules: the chapters' experiments
     "widgets": 6, "exercises": 6, "book": 6,          # views, checks, notebook versions and pages
+    "sgdnoise": 6,                                    # a topic module built on sweep (layer 5): chapter 03b
     "robustness": 7, "grade": 7,                      # whole-chapter tools (they read notebooks through book)
     "book_site": 8,                                   # the HTML book (Sphinx) and offline slides
     "cli": 9,
