@@ -269,3 +269,15 @@ def test_landscape_run_by_name_and_by_factory_agree():
         landscape_run(land, (0.0, 0.0), "nope", lr=0.1)
     with pytest.raises(TypeError, match="optimizer"):
         landscape_run(land, (0.0, 0.0), 3, lr=0.1)
+
+
+def test_trajectory_leaves_a_numpy_start_unchanged():
+    """The runners step a Parameter in place; a start given as a numpy row must not move with it."""
+    from flatlab.landscapes import sharp_and_flat
+    from flatlab.train import landscape_run, trajectory
+
+    starts = np.array([[-0.9, 0.4], [-1.1, 0.6]])
+    before = starts.copy()
+    trajectory(sharp_and_flat(), starts[0], lr=0.05, steps=20, momentum=0.5)
+    landscape_run(sharp_and_flat(), starts[1], "sgd", lr=0.05, steps=20)
+    np.testing.assert_array_equal(starts, before)

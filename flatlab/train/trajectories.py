@@ -91,7 +91,7 @@ def _start_point(start) -> torch.Tensor:
         raise ValueError(f"start must be a point (x, y), got shape {tuple(w.shape)}")
     if not bool(torch.isfinite(w).all()):
         raise ValueError(f"start={tuple(w.tolist())} must be a finite point (x, y)")
-    return w
+    return w.clone()   # torch.as_tensor shares a numpy start's memory: optimizers step in place
 
 
 class HeavyBall(torch.optim.Optimizer):
