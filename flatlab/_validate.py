@@ -199,3 +199,14 @@ def finite_tensor(name: str, value: torch.Tensor) -> torch.Tensor:
             raise ValueError(f"{name} holds {bad} NaN or inf value(s) of {value.numel()}: "
                              f"the data must be finite")
     return value
+
+
+def items(name: str, value: Any, what: str):
+    """``value`` when it holds at least one item; else ``ValueError("<name> is empty: expected <what>")``."""
+    try:
+        n = len(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {what}, got {type(value).__name__}") from None
+    if n == 0:
+        raise ValueError(f"{name} is empty: expected {what}")
+    return value

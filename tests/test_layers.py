@@ -15,7 +15,7 @@ LAYERS = {
     "data": 2, "models": 2, "landscapes": 2,          # generated data sets, models, analytic 2-D losses
     "curvature": 3, "optim": 3,                       # HVPs, Lanczos, sharpness; the optimizers
     "train": 4,                                       # fit() → History, probes, 2-D trajectories
-    "sweep": 5, "implicit": 5, "grokking": 5, "adaptive": 5,   # topic modules: the chapters' experiments
+    "sweep": 5, "implicit": 5, "grokking": 5, "adaptive": 5, "basins": 5,   # topic modules: the chapters' experiments
     "widgets": 6, "exercises": 6, "book": 6,          # views, checks, notebook versions and pages
     "sgdnoise": 6,                                    # a topic module built on sweep (layer 5): chapter 03b
     "robustness": 7, "grade": 7,                      # whole-chapter tools (they read notebooks through book)

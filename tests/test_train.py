@@ -1,8 +1,11 @@
+import copy
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 from flatlab import data
 from flatlab.models import MLP, ModularMLP
@@ -182,3 +185,99 @@ def test_epoch_sampler_draws_without_replacement_and_streams_in_turn():
     part.next()
     state = gens[1].get_state()
     assert part.next([0]).shape == (1, 4) and torch.equal(gens[1].get_state(), state)
+
+
+# ---------------------------------------------------------------------------------------------
+# the one History builder and the 2-D runners
+# ---------------------------------------------------------------------------------------------
+def test_recorder_applies_fits_divergence_rule_and_builds_the_history():
+    from flatlab.train import History, Recorder
+
+    rec = Recorder(divergence_factor=10.0)
+    rec.add(0, {"train_loss": 200.0, "test_loss": 1.0}, lr=0.1)
+    assert rec.limit == 2000.0                      # max(1e3, 10 × 200)
+    assert not rec.diverges(1999.0) and rec.diverges(2001.0) and rec.diverges(float("inf"))
+    assert rec.diverges(1.0, finite_params=False)
+    rec.diverge(7, float("nan"), lr=0.1)
+    rec.stop()
+    h = rec.history(seed=3)
+    assert isinstance(h, History) and h.diverged and h.diverged_step == 7 and h.stopped_early
+    assert h.info == {"seed": 3} and h.train_loss.iloc[-1] == float("inf") and np.isnan(h.test_acc.iloc[-1])
+    frame = rec.frame()
+    assert list(frame.columns[-2:]) == ["diverged", "stopped_early"] and bool(frame.diverged.all())
+    small = Recorder()
+    small.add(0, {"train_loss": 0.05})
+    assert small.limit == 1e3                      # max(1e3, 1e4 × 0.05): the floor of fit's rule
+    assert Recorder(divergence_factor=None).diverges(1e300) is False
+
+
+def test_fit_and_the_sweeps_share_the_recorders_rows():
+    """fit's History and the vmapped sweep's frame of the same run hold the same rows (the one builder)."""
+    from flatlab.sweep import Run
+    from flatlab.sweep.batched import train_batched
+
+    ds = data.gaussian_clouds(n_train=64, seed=0)
+    model = MLP(2, [8], 3, seed=0)
+    h = fit(copy.deepcopy(model), ds, "sgd", 30, lr=0.2, batch_size=16, eval_every=10, seed=4, progress=False)
+    (df,) = train_batched([Run(copy.deepcopy(model), ds, steps=30, lr=0.2, batch_size=16, eval_every=10)], seeds=[4])
+    assert list(df.step) == list(h.step) == [0, 10, 20, 30]
+    np.testing.assert_allclose(df.train_loss, h.train_loss, rtol=1e-5)
+    assert not df.diverged.any() and not h.diverged
+
+
+def test_heavy_ball_is_torch_sgd_with_momentum_and_drives_trajectory():
+    from flatlab.landscapes import sharp_and_flat
+    from flatlab.train import HeavyBall, optimizer_trajectory, trajectory
+
+    a = nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    b = nn.Parameter(a.detach().clone())
+    hb, sgd = HeavyBall([a], lr=0.05, momentum=0.7), torch.optim.SGD([b], lr=0.05, momentum=0.7)
+    lam = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    for _ in range(40):
+        for p, opt in ((a, hb), (b, sgd)):
+            p.grad = lam * p.detach()
+            opt.step()
+    torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-12, atol=1e-12)
+    # trajectory is HeavyBall through optimizer_trajectory; with gradient noise, the draws come from its seed
+    land = sharp_and_flat()
+    t = trajectory(land, (-0.9, 0.4), lr=0.05, steps=60, momentum=0.5, noise=0.3, seed=2)
+    w = nn.Parameter(torch.tensor([-0.9, 0.4], dtype=torch.float64))
+    ref = optimizer_trajectory(land, w, HeavyBall([w], 0.05, 0.5), 60, 0.05, 0.5, noise=0.3,
+                               generator=torch.Generator().manual_seed(2))
+    np.testing.assert_array_equal(t.points, ref.points)
+    # the closed-form loop by hand, step 1 and 2
+    g = torch.Generator().manual_seed(2)
+    w0 = torch.tensor([-0.9, 0.4], dtype=torch.float64)
+    w1 = w0 - 0.05 * (land.grad(w0) + 0.3 * torch.randn(2, generator=g, dtype=torch.float64))
+    w2 = w1 - 0.05 * (land.grad(w1) + 0.3 * torch.randn(2, generator=g, dtype=torch.float64)) + 0.5 * (w1 - w0)
+    np.testing.assert_allclose(t.points[2], w2.numpy(), rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="momentum"):
+        HeavyBall([w], lr=0.1, momentum=1.0)
+
+
+def test_landscape_run_by_name_and_by_factory_agree():
+    from flatlab.landscapes import sharp_and_flat
+    from flatlab.train import landscape_run
+
+    land = sharp_and_flat()
+    by_name = landscape_run(land, (-1.2, 0.8), "adam", lr=0.02, steps=50, betas=(0.8, 0.99))
+    by_factory = landscape_run(land, (-1.2, 0.8), lambda ps, lr, **kw: torch.optim.Adam(ps, lr=lr, **kw), lr=0.02,
+                               steps=50, betas=(0.8, 0.99))
+    np.testing.assert_array_equal(by_name.points, by_factory.points)
+    assert by_name.momentum == 0.8
+    with pytest.raises(ValueError, match="optimizer"):
+        landscape_run(land, (0.0, 0.0), "nope", lr=0.1)
+    with pytest.raises(TypeError, match="optimizer"):
+        landscape_run(land, (0.0, 0.0), 3, lr=0.1)
+
+
+def test_trajectory_leaves_a_numpy_start_unchanged():
+    """The runners step a Parameter in place; a start given as a numpy row must not move with it."""
+    from flatlab.landscapes import sharp_and_flat
+    from flatlab.train import landscape_run, trajectory
+
+    starts = np.array([[-0.9, 0.4], [-1.1, 0.6]])
+    before = starts.copy()
+    trajectory(sharp_and_flat(), starts[0], lr=0.05, steps=20, momentum=0.5)
+    landscape_run(sharp_and_flat(), starts[1], "sgd", lr=0.05, steps=20)
+    np.testing.assert_array_equal(starts, before)

@@ -4,8 +4,9 @@
   (past momenta kept by priority ‖g‖ with decay), so that it overshoots narrow basins.
 - :func:`preconditioned_sharpness` — λ_max(P⁻¹H) with Adam's preconditioner P = diag(√v̂ + ε), and
   :func:`adam_threshold` — its stability threshold (2+2β₁)/((1−β₁)η) ≈ 38/η for β₁ = 0.9.
-- :func:`linear_warmup`, :func:`fit_scheduled` — a training loop with a learning-rate schedule and
-  gradient-norm clipping (``torch.nn.utils.clip_grad_norm_``) that returns a ``flatlab.train.History``.
+- :func:`linear_warmup` (``flatlab.train``'s, re-exported), :func:`frozen_start` (the Adam-2k control) and
+  :func:`fit_scheduled` — ``flatlab.fit`` with an optimizer instance; ``fit`` takes the schedule and the
+  gradient-norm clipping (``torch.nn.utils.clip_grad_norm_``) and returns a ``flatlab.train.History``.
   RAdam is ``torch.optim.RAdam``, reused as is.
 - Weight averaging: :func:`swa` (``torch.optim.swa_utils.AveragedModel``, ``update_bn`` when the
   model has BatchNorm) and :func:`papa` — a population trained in parallel (stacked parameters,

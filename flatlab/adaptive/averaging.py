@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
 from .. import _validate as _v
 from ..data import Dataset
-from ..train import EpochSampler, History, evaluate, make_loss
-from .schedules import fit_scheduled, make_adaptive_optimizer
+from ..train import EpochSampler, History, Recorder, evaluate, fit, make_loss
+from .schedules import make_adaptive_optimizer
 
 
 # ----------------------------------------------------------------------------------------------
@@ -82,7 +81,8 @@ def swa(model: nn.Module, dataset: Dataset, optimizer: torch.optim.Optimizer, st
 
     The running average is ``torch.optim.swa_utils.AveragedModel``; when the model has BatchNorm
     layers its statistics are recomputed on the training set with ``swa_utils.update_bn``.
-    ``model`` itself ends at the last iterate. Extra keyword arguments go to :func:`fit_scheduled`.
+    ``model`` itself ends at the last iterate. Extra keyword arguments go to :func:`flatlab.fit` (``schedule``,
+    ``clip``, …).
 
     >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
     >>> m = MLP(2, [8], 3, seed=0); opt = torch.optim.SGD(m.parameters(), lr=0.1)
@@ -102,8 +102,10 @@ def swa(model: nn.Module, dataset: Dataset, optimizer: torch.optim.Optimizer, st
             if keep_snapshots:
                 snapshots.append(copy.deepcopy(m))
 
-    history = fit_scheduled(model, dataset, optimizer, steps, batch_size=batch_size, loss=loss, seed=seed,
-                            callback=collect, **fit_kwargs)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer instance, got {type(optimizer).__name__}")
+    history = fit(model, dataset, optimizer, steps, batch_size=batch_size, loss=loss, seed=seed, callback=collect,
+                  **{"progress": False, **fit_kwargs})
     if int(averaged.n_averaged) == 0:
         raise ValueError(f"no iterate was averaged: steps={steps} must exceed start={start} by at least every={every}")
     result = copy.deepcopy(averaged.module)
@@ -134,11 +136,12 @@ def papa_pull_(stacked: Sequence[Tensor], alpha: float) -> None:
 @dataclass
 class PAPAResult:
     """``average``: the population average (an ``nn.Module``); ``members``: the trained members;
-    ``history``: a DataFrame (step, members' mean train loss, the average's train loss and accuracy)."""
+    ``history``: a ``flatlab.train.History`` (step, members' mean train loss, the average's train and test loss
+    and accuracy; ``info`` describes the run)."""
 
     average: nn.Module
     members: list
-    history: pd.DataFrame
+    history: History
 
 
 PAPA_OPTIMIZERS = ("sgd", "momentum", "adam", "radam")
@@ -222,16 +225,14 @@ def papa(models: Sequence[nn.Module], dataset: Dataset, steps: int, *, optimizer
         per_member = torch.stack([loss_fn(out[i], ys[i]) for i in range(k)])
         return per_member.sum(), per_member
 
-    rows = []
+    rec = Recorder()
 
     def record(step: int) -> None:
         with torch.no_grad():
             _, per = stacked_loss(None)
-            avg = average_models(members())
-            row = {"step": step, "members_train_loss": float(per.mean())}
-            ev = evaluate(avg, dataset, loss_fn)
-            row.update({f"average_{key}": value for key, value in ev.items()})
-        rows.append(row)
+            ev = evaluate(average_models(members()), dataset, loss_fn)
+            rec.add(step, {"members_train_loss": float(per.mean())},
+                    **{f"average_{key}": value for key, value in ev.items()})
 
     record(0)
     for step in range(1, steps + 1):
@@ -245,4 +246,6 @@ def papa(models: Sequence[nn.Module], dataset: Dataset, steps: int, *, optimizer
         if step % eval_every == 0 or step == steps:
             record(step)
     final = members()
-    return PAPAResult(average_models(final), final, pd.DataFrame(rows))
+    history = rec.history(optimizer=optimizer, lr=lr, alpha=alpha, pull_every=pull_every, batch_size=batch_size,
+                          steps=steps, seed=seed, dataset=dataset.name, members=k)
+    return PAPAResult(average_models(final), final, history)

@@ -12,9 +12,9 @@ from torch import nn
 from .. import _validate as _v
 from ..data import Dataset
 from ..optim import AdamCM
-from ..train import make_loss
+from ..train import fit, make_loss
 from .preconditioned import adam_threshold, preconditioned_sharpness
-from .schedules import fit_scheduled, linear_warmup, make_adaptive_optimizer
+from .schedules import linear_warmup, make_adaptive_optimizer
 
 
 # ----------------------------------------------------------------------------------------------
@@ -103,6 +103,6 @@ def warmup_grid(model: nn.Module, dataset: Dataset, peak_lrs: Sequence[float], w
     for name, lr, w in runs:
         m = copy.deepcopy(model)
         opt = make_adaptive_optimizer(m.parameters(), name, lr)
-        out[(name, lr, w)] = fit_scheduled(m, dataset, opt, steps, schedule=linear_warmup(w), eval_every=eval_every,
-                                           seed=seed, loss=loss, clip=clip)
+        out[(name, lr, w)] = fit(m, dataset, opt, steps, schedule=linear_warmup(w), eval_every=eval_every,
+                                 seed=seed, loss=loss, clip=clip, progress=False)
     return out

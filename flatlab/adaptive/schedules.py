@@ -1,5 +1,5 @@
-"""Learning-rate warmup, the chapter's optimizers by name, a training run with a schedule and gradient clipping,
-and adaptive optimizers on a 2-D landscape."""
+"""The frozen-start control (Adam-2k), the chapter's optimizers by name, ``fit_scheduled`` (``fit`` with an
+optimizer instance) and adaptive optimizers on a 2-D landscape; :func:`linear_warmup` is ``flatlab.train``'s."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -10,7 +10,8 @@ from torch import nn
 from .. import _validate as _v
 from ..data import Dataset
 from ..optim import make_optimizer
-from ..train import History, _start_point, fit, optimizer_trajectory
+from ..train import History, fit, linear_warmup  # noqa: F401  (re-exported: chapter 06 calls adaptive.linear_warmup)
+from ..train import landscape_run as train_landscape_run
 
 
 ADAPTIVE_OPTIMIZERS = ("sgd", "momentum", "adam", "adamcm", "radam")
@@ -19,24 +20,6 @@ ADAPTIVE_OPTIMIZERS = ("sgd", "momentum", "adam", "adamcm", "radam")
 # ----------------------------------------------------------------------------------------------
 # schedules, clipping and a training loop that uses them
 # ----------------------------------------------------------------------------------------------
-def linear_warmup(warmup_steps: int) -> Callable[[int], float]:
-    """Learning-rate multiplier of linear warmup: f(s) = min(1, (s+1)/T) after s completed steps.
-
-    Use with ``torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup(T))`` or
-    :func:`fit_scheduled` (``schedule=``); ``warmup_steps=0`` is the constant schedule 1.
-
-    >>> f = linear_warmup(4); [f(s) for s in range(6)]
-    [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
-    """
-    warmup_steps = _v.integer("warmup_steps", warmup_steps, 0)
-
-    def factor(s: int) -> float:
-        return 1.0 if warmup_steps == 0 else min(1.0, (s + 1) / warmup_steps)
-
-    factor.warmup_steps = warmup_steps  # type: ignore[attr-defined]
-    return factor
-
-
 def frozen_start(frozen_steps: int) -> Callable[[int], float]:
     """Learning-rate multiplier 0 for the first ``frozen_steps`` steps, then 1: the optimizer updates its moment
     estimates on the gradients while the weights stay where they are — the "Adam-2k" control of Liu et al.
@@ -73,14 +56,8 @@ def fit_scheduled(model: nn.Module, dataset: Dataset, optimizer: torch.optim.Opt
                   batch_size: int | None = None, eval_every: int | None = None, probes: Iterable = (),
                   target_loss: float | None = None, seed: int = 0, divergence_factor: float = 1e4,
                   callback: Callable[[nn.Module, int], None] | None = None) -> History:
-    """``flatlab.fit`` with an optimizer instance, a learning-rate ``schedule`` and gradient-norm ``clip``.
-
-    Before step t (1-based) every group's learning rate is set to base_lr · schedule(t−1) (the
-    ``LambdaLR`` convention, e.g. :func:`linear_warmup`); after the backward pass the gradient is
-    clipped to norm ≤ ``clip`` by ``torch.nn.utils.clip_grad_norm_``. With a schedule or clipping the
-    history has ``grad_norm`` (before clipping, at the evaluated steps); a NaN/inf loss, or one above
-    ``divergence_factor`` × the initial loss (and > 1e3), stops the run with ``history.diverged``.
-    ``callback(model, step)`` runs after every step (e.g. to average weights).
+    """:func:`flatlab.fit` with an optimizer instance and no progress bar — the name scripts written for chapter 06
+    call; ``fit`` itself takes ``schedule`` (e.g. :func:`linear_warmup`), ``clip`` and ``callback``.
 
     >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
     >>> m = MLP(2, [16], 3, seed=0); opt = torch.optim.Adam(m.parameters(), lr=0.05)
@@ -102,17 +79,20 @@ def landscape_run(landscape, start, optimizer: str = "adam", lr: float = 0.05, s
                   bound: float = 1e3, **kwargs):
     """Run a torch optimizer on a 2-D landscape: a 2-element ``nn.Parameter`` w, loss ``landscape(w)``.
 
-    ``optimizer`` is a name of :func:`make_adaptive_optimizer` (extra keyword arguments go to it).
-    Returns a ``flatlab.train.Trajectory`` (points, losses, basin of the last iterate), so
-    ``flatlab.plots.landscape_figure`` draws it; leaving |w| ≤ ``bound`` counts as divergence.
+    ``optimizer`` is a name of :func:`make_adaptive_optimizer` (extra keyword arguments go to it);
+    :func:`flatlab.train.landscape_run` runs it. Returns a ``flatlab.train.Trajectory`` (points, losses,
+    basin of the last iterate), so ``flatlab.plots.landscape_figure`` draws it; leaving |w| ≤ ``bound``
+    counts as divergence.
 
     >>> from flatlab.landscapes import sharp_and_flat
     >>> landscape_run(sharp_and_flat(), (-1.2, 0.8), "adam", lr=0.02, steps=200).basin
     'sharp'
     """
-    steps = _v.integer("steps", steps, 1)
-    w = nn.Parameter(_start_point(start).clone())
-    opt = make_adaptive_optimizer([w], optimizer, lr, **kwargs)
+    _v.choice("optimizer", optimizer, ADAPTIVE_OPTIMIZERS)
     momentum = (kwargs.get("betas", (0.9, 0.999))[0] if optimizer in ("adam", "adamcm", "radam")
-                else kwargs.get("momentum", 0.0))
-    return optimizer_trajectory(landscape, w, opt, steps, lr, momentum=momentum, bound=bound)
+                else kwargs.get("momentum", 0.9 if optimizer == "momentum" else 0.0))
+
+    def build(params, lr, **kw):
+        return make_adaptive_optimizer(params, optimizer, lr, **kw)
+
+    return train_landscape_run(landscape, start, build, lr, steps, bound, momentum=momentum, **kwargs)

@@ -42,8 +42,10 @@ One concept per file; this ``__init__`` re-exports them all (``flatlab.curvature
 - ``trace``: :func:`hessian_trace` (Hutchinson, Hutch++) and ``TRACE_METHODS``.
 - ``density``: :func:`slq_nodes` and :func:`spectral_density` (stochastic Lanczos quadrature).
 - ``sharpness``: :func:`worst_case_sharpness`, :func:`adaptive_sharpness`, :func:`average_sharpness`.
-- ``directions``: :func:`random_direction`, :func:`loss_line`, :func:`loss_surface`, :func:`interpolate`.
-- ``stability``: :func:`stability_threshold` and ``OPTIMIZERS``.
+- ``directions``: :func:`random_direction`, :func:`loss_line`, :func:`loss_surface`, :func:`interpolate`,
+  :func:`slice_surfaces`.
+- ``stability``: :func:`stability_threshold`, :func:`quadratic_rate` and ``STABILITY_METHODS``.
+- ``rescaling``: :func:`rescaling_table` (the rescaling paradox, measured).
 - ``probes``: :class:`CurvatureProbe` and :class:`SharpestDirections`.
 """
 from __future__ import annotations
@@ -51,12 +53,13 @@ from __future__ import annotations
 from ._common import Data as Data, LossFn as LossFn, NonFiniteLossError
 from ._common import _rademacher as _rademacher, _split as _split
 from .density import slq_nodes, spectral_density
-from .directions import interpolate, loss_line, loss_surface, random_direction
+from .directions import interpolate, loss_line, loss_surface, random_direction, slice_surfaces
 from .eigen import _top_eigs as _top_eigs, top_eigenvalues
 from .hessian import HessianOperator, hvp
 from .probes import CurvatureProbe, SharpestDirections
 from .sharpness import ASAM_ETA as ASAM_ETA, adaptive_sharpness, average_sharpness, worst_case_sharpness
-from .stability import OPTIMIZERS, stability_threshold
+from .rescaling import rescaling_table
+from .stability import OPTIMIZERS as OPTIMIZERS, STABILITY_METHODS, quadratic_rate, stability_threshold
 from .trace import TRACE_METHODS, _trace as _trace, hessian_trace
 
 __all__ = [
@@ -73,10 +76,13 @@ __all__ = [
     "loss_line",
     "loss_surface",
     "interpolate",
+    "slice_surfaces",
+    "rescaling_table",
+    "quadratic_rate",
     "stability_threshold",
     "CurvatureProbe",
     "SharpestDirections",
     "NonFiniteLossError",
     "TRACE_METHODS",
-    "OPTIMIZERS",
+    "STABILITY_METHODS",
 ]

@@ -1,12 +1,14 @@
-"""Linear stability on a quadratic: ``OPTIMIZERS`` and :func:`stability_threshold`, the largest curvature at
-which GD, heavy ball or Nesterov is stable (the edge-of-stability thresholds, Cohen et al. 2021)."""
+"""Linear stability on a quadratic: ``STABILITY_METHODS``, :func:`stability_threshold` (the largest curvature at
+which GD, heavy ball or Nesterov is stable: the edge-of-stability thresholds, Cohen et al. 2021) and
+:func:`quadratic_rate` (heavy ball's contraction per step along one direction)."""
 from __future__ import annotations
+
+import numpy as np
 
 from .. import _validate as _v
 
-
-
-OPTIMIZERS = ("gd", "heavy_ball", "nesterov")
+STABILITY_METHODS = ("gd", "heavy_ball", "nesterov")
+OPTIMIZERS = STABILITY_METHODS   # the earlier name (flatlab.train.OPTIMIZERS is another list: fit's names)
 
 
 def stability_threshold(lr: float, optimizer: str = "gd", momentum: float = 0.0) -> float:
@@ -29,7 +31,7 @@ def stability_threshold(lr: float, optimizer: str = "gd", momentum: float = 0.0)
     3.0
     """
     lr = _v.positive("lr", lr)
-    _v.choice("optimizer", optimizer, OPTIMIZERS)
+    _v.choice("optimizer", optimizer, STABILITY_METHODS)
     momentum = _v.number("momentum", momentum, 0, 1, high_open=True)
     lr, b = float(lr), float(momentum)
     if optimizer == "gd":
@@ -40,3 +42,14 @@ def stability_threshold(lr: float, optimizer: str = "gd", momentum: float = 0.0)
     if optimizer == "heavy_ball":
         return (2.0 + 2.0 * b) / lr
     return (2.0 + 2.0 * b) / (lr * (1.0 + 2.0 * b))
+
+
+def quadratic_rate(lam: float, lr: float, momentum: float = 0.0) -> float:
+    """Per-step contraction of heavy ball along a direction of curvature λ: the largest root modulus
+    of ``z² − (1 + β − ηλ) z + β`` (GD: ``|1 − ηλ|``); < 1 ⇔ the direction converges.
+
+    >>> quadratic_rate(10.0, 0.15), round(quadratic_rate(10.0, 0.25), 6)
+    (0.5, 1.5)
+    """
+    roots = np.roots([1.0, -(1.0 + momentum - lr * lam), momentum])
+    return float(np.abs(roots).max())

@@ -18,7 +18,7 @@ from .. import _validate as _v
 from ..data import MODULAR_OPS, Dataset, modular_arithmetic
 from ..models import ModularMLP
 from ..optim import make_optimizer
-from ..train import History
+from ..train import History, Recorder
 from .collapse import softmax_collapse
 from .forward import logits, nlm_cosine, weight_norm
 from .losses import LOSSES, loss_function
@@ -193,33 +193,29 @@ def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
     init_model, fitted_model = copy.deepcopy(model), None
     torch.manual_seed(config.seed)
     x, y = ds.train
-    rows, diverged_step, stop_at = [], None, None
+    rec, stop_at = Recorder(divergence_factor=None), None   # a non-finite loss stops the run
     with threads(config.threads, config.flush_denormal):
-        rows.append({"step": 0, **_evaluate(model, ds, loss_fn, config.track_nlm), "lr": config.lr})
+        rec.add(0, _evaluate(model, ds, loss_fn, config.track_nlm), lr=config.lr)
         model.train()
         for step in range(1, config.steps + 1):
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(logits(model, x, config.dropout, training=True), y)
             if not torch.isfinite(loss):
-                diverged_step = step
-                rows.append({"step": step, "train_loss": float("inf"), "train_acc": float("nan"),
-                             "test_loss": float("nan"), "test_acc": float("nan"), "lr": config.lr})
+                rec.diverge(step, math.inf, lr=config.lr)
                 break
             loss.backward()
             opt.step()
             if step <= config.eval_every or step % config.eval_every == 0 or step == config.steps:
-                rows.append({"step": step, **_evaluate(model, ds, loss_fn, config.track_nlm), "lr": config.lr})
-                if fitted_model is None and rows[-1]["train_acc"] >= 1.0:
+                row = rec.add(step, _evaluate(model, ds, loss_fn, config.track_nlm), lr=config.lr)
+                if fitted_model is None and row["train_acc"] >= 1.0:
                     fitted_model = copy.deepcopy(model)
                 if (config.stop_at_test_acc is not None and stop_at is None
-                        and rows[-1]["test_acc"] >= config.stop_at_test_acc):
+                        and row["test_acc"] >= config.stop_at_test_acc):
                     stop_at = math.ceil(config.stop_factor * step)
+                    rec.stop()
                 if stop_at is not None and step >= stop_at:
                     break
         model.eval()
     seconds = time.perf_counter() - t0
-    history = History(rows)
-    history.diverged, history.diverged_step = diverged_step is not None, diverged_step
-    history.stopped_early = stop_at is not None
-    history.info = {"recipe": "grokking", **asdict(config), "seconds": seconds, "dataset": ds.name}
+    history = rec.history(recipe="grokking", **asdict(config), seconds=seconds, dataset=ds.name)
     return GrokRun(config, model, ds, history, seconds, init_model, fitted_model)

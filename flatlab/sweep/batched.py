@@ -4,7 +4,6 @@ loss together on an ``_Ensemble`` (each run's own minibatch order, SGD update, s
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -12,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .. import _validate as _v
-from ..train import EpochSampler, check_dataset, make_loss
+from ..train import EpochSampler, Recorder, check_dataset, make_loss
 from .ensemble import _Ensemble, _evaluate_ensemble, _load
 from .fingerprints import _same_data, _structure
 from .loop import _final_values
@@ -79,8 +78,7 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
     # All runs of the stack share n and the batch size, so they reshuffle at the same steps: one sampler, a stream
     # per run (fit's sampler, so a run's minibatches are those fit would draw with its seed).
     sampler = EpochSampler(n, bs, gens) if bs is not None else None
-    rows: list[list[dict]] = [[] for _ in range(m)]
-    diverged, stopped = [False] * m, [False] * m
+    recs = [Recorder(divergence_factor=1e4) for _ in range(m)]  # fit's divergence rule, one per run
     active = list(range(m))  # run index held by each slot of the stack
     buf: dict[str, Tensor] | None = None
     warm = any(r.warmup for r in runs)
@@ -98,16 +96,14 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
         evals = _evaluate_ensemble(ens, sub, ds)
         for k, slot in enumerate(slots):
             i = active[slot]
-            row = {"step": step, **evals[k], "lr": runs[i].lr_at(max(step, 1))}
+            row = recs[i].add(step, evals[k], lr=runs[i].lr_at(max(step, 1)))
             probes = [p for p in runs[i].probes if step % p.every == 0 or step == runs[i].steps]
             if probes:
                 _load(work, params, slot)
                 for p in probes:
                     row.update(p(work, ds, step))
-            rows[i].append(row)
 
     record(0, list(range(m)))
-    initial = [rows[i][0]["train_loss"] for i in range(m)]
     lrs, mom, wd = hyper()
     max_steps = max(r.steps for r in runs)
     for step in range(1, max_steps + 1):
@@ -139,11 +135,8 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
         done, evaluate = [], []
         for slot, i in enumerate(active):
             r, value = runs[i], values[slot]
-            if not math.isfinite(value) or value > max(1e3, 1e4 * max(initial[i], 1e-12)) or not finite[slot]:
-                diverged[i] = True
-                rows[i].append({"step": step, "train_loss": value if math.isfinite(value) else float("inf"),
-                                "train_acc": float("nan"), "test_loss": float("nan"), "test_acc": float("nan"),
-                                "lr": r.lr_at(step)})
+            if recs[i].diverges(value, finite[slot]):
+                recs[i].diverge(step, value, lr=r.lr_at(step))
                 done.append(slot)
             elif step % r.every == 0 or step == r.steps or (r.target_loss is not None and value <= r.target_loss):
                 evaluate.append(slot)
@@ -151,8 +144,8 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
             record(step, evaluate)
             for slot in evaluate:
                 i = active[slot]
-                if runs[i].target_loss is not None and rows[i][-1]["train_loss"] <= runs[i].target_loss:
-                    stopped[i] = True
+                if runs[i].target_loss is not None and recs[i].last["train_loss"] <= runs[i].target_loss:
+                    recs[i].stop()
                     done.append(slot)
                 elif step >= runs[i].steps:
                     done.append(slot)
@@ -163,16 +156,11 @@ def train_batched(runs: Sequence[Run], seeds: Sequence[int] | None = None, impl:
                 i = active[slot]
                 if runs[i].final_probes:
                     _load(work, params, slot)
-                    rows[i][-1].update(_final_values(runs[i], work, step))
+                    recs[i].last.update(_final_values(runs[i], work, step))
             keep = [s for s in range(len(active)) if s not in set(done)]
             params = {k: v[keep] for k, v in params.items()}
             if buf is not None:
                 buf = {k: v[keep] for k, v in buf.items()}
             active = [active[s] for s in keep]
             lrs, mom, wd = hyper()
-    out = []
-    for i in range(m):
-        df = pd.DataFrame(rows[i])
-        df["diverged"], df["stopped_early"] = diverged[i], stopped[i]
-        out.append(df)
-    return out
+    return [rec.frame() for rec in recs]

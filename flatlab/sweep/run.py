@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import _validate as _v
 from ..data import Dataset
-from ..train import LOSSES, _check_model_fits, check_dataset, make_loss
+from ..train import LOSSES, _check_model_fits, check_dataset, linear_warmup, make_loss
 
 
 
@@ -86,5 +86,6 @@ class Run:
         return self.eval_every or max(1, self.steps // 50)
 
     def lr_at(self, step: int) -> float:
-        """Learning rate of step ``step`` (1-based): ``lr · min(1, step / warmup)``."""
-        return self.lr if not self.warmup else self.lr * min(1.0, step / self.warmup)
+        """Learning rate of step ``step`` (1-based): ``lr · min(1, step / warmup)``, ``flatlab.train.linear_warmup``'s
+        multiplier after ``step − 1`` completed steps."""
+        return self.lr if not self.warmup else self.lr * linear_warmup(self.warmup)(step - 1)

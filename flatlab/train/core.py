@@ -1,11 +1,10 @@
-"""What every training loop shares: the History it returns, losses by name, full-batch evaluation, the
+"""What every training loop shares: losses by name, full-batch evaluation, the
 optimizers ``fit`` builds by name, and the checks of a data set, a model and an optimizer before training."""
 from __future__ import annotations
 
 from typing import Callable, Iterable, Protocol
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,25 +24,6 @@ class Probe(Protocol):
     every: int
 
     def __call__(self, model: nn.Module, dataset: Dataset, step: int) -> dict[str, float]: ...
-
-
-class History(pd.DataFrame):
-    """One row per evaluation: step, train_loss, train_acc, test_loss, test_acc, lr, probes.
-
-    Attributes: ``diverged`` (bool), ``diverged_step`` (int or None), ``stopped_early`` (the run
-    reached ``target_loss``), ``info`` (a dict describing the run).
-    """
-
-    _metadata = ["diverged", "diverged_step", "stopped_early", "info"]
-
-    @property
-    def _constructor(self):
-        return History
-
-    @property
-    def final(self) -> pd.Series:
-        """The last evaluated row."""
-        return self.iloc[-1]
 
 
 def make_loss(dataset: Dataset, loss: str = "auto") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

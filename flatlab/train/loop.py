@@ -9,7 +9,8 @@ from torch import nn
 
 from .. import _validate as _v
 from ..data import Dataset
-from .core import History, Probe, _check_model_fits, _check_optimizer, _schedule_factor, check_dataset, evaluate, make_loss, make_optimizer
+from .core import Probe, _check_model_fits, _check_optimizer, _schedule_factor, check_dataset, evaluate, make_loss, make_optimizer
+from .history import History, Recorder
 from .sampler import EpochSampler
 
 
@@ -100,28 +101,24 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
         idx = sampler.next()[0]
         return x_all[idx], y_all[idx]
 
-    rows: list[dict] = []
-    diverged, diverged_step, stopped = False, None, False
+    rec = Recorder(divergence_factor)
     base_lrs = [g["lr"] for g in opt.param_groups]
     params = [p for g in opt.param_groups for p in g["params"]]
     grad_norm = math.nan
     calls, got_grad = 0, False
 
     def record(step: int) -> dict:
-        row = {"step": step, **evaluate(model, dataset, loss_fn), "lr": opt.param_groups[0]["lr"]}
+        row = rec.add(step, evaluate(model, dataset, loss_fn), lr=opt.param_groups[0]["lr"])
         if track_norm:
             row["grad_norm"] = grad_norm
         for p in probes:
             if step % p.every == 0 or step == steps:
                 row.update(p(model, dataset, step))
-        rows.append(row)
         return row
 
     record(0)
-    initial_loss = rows[0]["train_loss"]
     above = [p.detach().clone() for p in params] if land else None  # parameters of the last evaluation above target
     land_t = None
-    limit = max(1e3, divergence_factor * max(initial_loss, 1e-12))
     show = progress if progress is not None else steps >= 1000
     bar = None
     if show:
@@ -162,19 +159,16 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
                 callback(model, step)
             if bar is not None:
                 bar.update(1)
-            if not math.isfinite(value) or value > limit or not all(torch.isfinite(p).all() for p in model.parameters()):
-                diverged, diverged_step = True, step
-                rows.append({"step": step, "train_loss": value if math.isfinite(value) else float("inf"),
-                             "train_acc": float("nan"), "test_loss": float("nan"), "test_acc": float("nan"),
-                             "lr": opt.param_groups[0]["lr"], **({"grad_norm": grad_norm} if track_norm else {})})
+            if rec.diverges(value) or not all(torch.isfinite(p).all() for p in model.parameters()):
+                rec.diverge(step, value, lr=opt.param_groups[0]["lr"], **({"grad_norm": grad_norm} if track_norm else {}))
                 break
             if step % eval_every == 0 or step == steps or (target_loss is not None and value <= target_loss):
                 row = record(step)
                 if target_loss is not None and row["train_loss"] <= target_loss:
-                    stopped = True
+                    rec.stop()
                     if land:
                         land_t = _land(model, dataset, loss_fn, params, above, target_loss)
-                        rows.pop()
+                        rec.rows.pop()
                         record(step)
                     break
                 if land:
@@ -185,10 +179,8 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
                 g["lr"] = base
         if bar is not None:
             bar.close()
-    history = History(rows)
-    history.diverged, history.diverged_step, history.stopped_early = diverged, diverged_step, stopped
-    history.info = {"optimizer": type(opt).__name__, "lr": opt.param_groups[0]["lr"], "batch_size": batch_size,
-                    "steps": steps, "seed": seed, "dataset": dataset.name}
+    history = rec.history(optimizer=type(opt).__name__, lr=opt.param_groups[0]["lr"], batch_size=batch_size,
+                          steps=steps, seed=seed, dataset=dataset.name)
     if track_norm:
         history.info.update(clip=clip, warmup_steps=getattr(schedule, "warmup_steps", None))
     if land:

@@ -1,16 +1,20 @@
-"""Optimizers on 2-D landscapes: ``optimizer_trajectory`` steps any torch optimizer on an analytic loss,
-``trajectory`` is gradient descent (with heavy-ball momentum) from a start point."""
+"""The 2-D runners, in one place: ``optimizer_trajectory`` steps any torch optimizer on an analytic landscape
+(the engine of them all); ``trajectory`` is heavy-ball GD (:class:`HeavyBall`) from a start point;
+``landscape_run`` builds an optimizer by name (or with a factory) and runs it; ``quadratic_run`` is heavy ball on
+a diagonal quadratic in any dimension, in closed form."""
 from __future__ import annotations
 
 import math
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import _validate as _v
+from .. import optim
 from ..landscapes import Landscape
 
 
@@ -32,12 +36,15 @@ class Trajectory:
 
 
 def optimizer_trajectory(landscape: Landscape, w: nn.Parameter, optimizer: torch.optim.Optimizer, steps: int,
-                         lr: float, momentum: float = 0.0, bound: float = 1e3) -> Trajectory:
+                         lr: float, momentum: float = 0.0, bound: float = 1e3, noise: float = 0.0,
+                         generator: torch.Generator | None = None) -> Trajectory:
     """Step a torch ``optimizer`` of the 2-D parameter ``w`` on ``landscape`` for ``steps`` steps.
 
     Every step calls ``optimizer.step(closure)``, where the closure puts the analytic gradient
     ∇L(w) into ``w.grad`` (no autograd graph) and returns L(w), so two-pass optimizers (SAM) work
-    too. Leaving |w| ≤ ``bound`` or a non-finite iterate counts as divergence.
+    too; with ``noise`` > 0 the closure adds Gaussian noise of that standard deviation to the gradient
+    (drawn from ``generator``). Leaving |w| ≤ ``bound`` or a non-finite iterate counts as divergence.
+    ``lr`` and ``momentum`` are recorded in the result (the optimizer holds the ones it uses).
 
     >>> from flatlab.landscapes import sharp_and_flat
     >>> w = nn.Parameter(torch.tensor([-0.95, 0.5], dtype=torch.float64))
@@ -53,9 +60,11 @@ def optimizer_trajectory(landscape: Landscape, w: nn.Parameter, optimizer: torch
     _v.positive("lr", lr)
     _v.number("momentum", momentum, 0, 1, high_open=True)
     bound = _v.positive("bound", bound)
+    noise = _v.non_negative("noise", noise)
 
     def closure():
-        loss, w.grad = landscape.value_and_grad(w.detach())
+        loss, g = landscape.value_and_grad(w.detach())
+        w.grad = g + noise * torch.randn(2, generator=generator, dtype=torch.float64) if noise else g
         return loss
 
     points, diverged_step = [w.detach().clone()], None
@@ -82,12 +91,50 @@ def _start_point(start) -> torch.Tensor:
         raise ValueError(f"start must be a point (x, y), got shape {tuple(w.shape)}")
     if not bool(torch.isfinite(w).all()):
         raise ValueError(f"start={tuple(w.tolist())} must be a finite point (x, y)")
-    return w
+    return w.clone()   # torch.as_tensor shares a numpy start's memory: optimizers step in place
+
+
+class HeavyBall(torch.optim.Optimizer):
+    """Polyak's heavy ball on the iterates: w ← w − η ∇L(w) + β (w − w_prev) (β = 0: plain GD).
+
+    torch's SGD with momentum β (dampening 0) is the same method written on a velocity; this form is the
+    one chapters 00 and 03 write on the board, and it is what :func:`trajectory` steps.
+
+    >>> w = nn.Parameter(torch.tensor([1.0, 1.0], dtype=torch.float64)); opt = HeavyBall([w], lr=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     w.grad = 2 * w.detach(); _ = opt.step()
+    >>> w.detach().tolist()   # 1 → 0.8 → 0.8 − 0.16 + 0.5·(0.8 − 1) = 0.54
+    [0.54, 0.54]
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0):
+        lr = _v.positive("lr", lr)
+        momentum = _v.number("momentum", momentum, 0, 1, high_open=True)
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                prev = state["prev"] if "prev" in state else p.detach().clone()
+                new = p - lr * p.grad + momentum * (p - prev)
+                state["prev"] = p.detach().clone()
+                p.copy_(new)
+        return loss
 
 
 def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentum: float = 0.0,
                noise: float = 0.0, seed: int = 0, bound: float = 1e3) -> Trajectory:
-    """Heavy-ball GD w ← w − η ∇L(w) + β (w − w_prev) (+ Gaussian gradient noise of std ``noise``).
+    """Heavy-ball GD w ← w − η ∇L(w) + β (w − w_prev) (+ Gaussian gradient noise of std ``noise``):
+    :class:`HeavyBall` through :func:`optimizer_trajectory`.
 
     Leaving the box |w| ≤ ``bound`` or a non-finite iterate counts as divergence.
 
@@ -103,21 +150,63 @@ def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentu
     noise = _v.non_negative("noise", noise)
     seed = _v.seed("seed", seed)
     bound = _v.positive("bound", bound)
-    w = _start_point(start)
-    gen = torch.Generator().manual_seed(seed)
-    points, prev = [w.clone()], w.clone()
-    diverged_step = None
-    for t in range(1, steps + 1):
-        g = landscape.grad(w)
-        if noise:
-            g = g + noise * torch.randn(2, generator=gen, dtype=torch.float64)
-        w, prev = w - lr * g + momentum * (w - prev), w
-        if not torch.isfinite(w).all() or w.abs().max() > bound:
-            diverged_step = t
+    w = nn.Parameter(_start_point(start))
+    return optimizer_trajectory(landscape, w, HeavyBall([w], lr, momentum), steps, lr, momentum, bound, noise,
+                                torch.Generator().manual_seed(seed))
+
+
+def landscape_run(landscape: Landscape, start, optimizer: str | Callable[..., torch.optim.Optimizer] = "sgd",
+                  lr: float = 0.05, steps: int = 300, bound: float = 1e3, momentum: float | None = None,
+                  **kwargs) -> Trajectory:
+    """Run an optimizer on a 2-D landscape from ``start``: a 2-element ``nn.Parameter`` w, loss ``landscape(w)``.
+
+    ``optimizer``: a name of :func:`flatlab.optim.make_optimizer` (``kwargs`` go to it), or a factory
+    ``optimizer([w], lr, **kwargs)`` returning a torch optimizer (a chapter's subset of the names).
+    ``momentum`` is only recorded in the trajectory (default: ``kwargs["momentum"]``, or β₁ of ``betas``).
+
+    >>> from flatlab.landscapes import sharp_and_flat
+    >>> landscape_run(sharp_and_flat(), (-0.95, 0.5), "sgd", lr=0.11).basin
+    'flat'
+    """
+    steps = _v.integer("steps", steps, 1)
+    w = nn.Parameter(_start_point(start).clone())
+    if isinstance(optimizer, str):
+        opt = optim.make_optimizer([w], optimizer, lr, **kwargs)
+    else:
+        _v.function("optimizer", optimizer, "a registry name or optimizer([w], lr, **kwargs) -> torch optimizer")
+        opt = optimizer([w], lr, **kwargs)
+    if momentum is None:
+        momentum = kwargs["betas"][0] if "betas" in kwargs else kwargs.get("momentum", 0.0)
+    return optimizer_trajectory(landscape, w, opt, steps, lr, momentum=momentum, bound=bound)
+
+
+def quadratic_run(lams: Sequence[float], lr: float, momentum: float = 0.0, steps: int = 60,
+                  start: Sequence[float] | None = None, bound: float = 1e6) -> tuple[np.ndarray, np.ndarray]:
+    """Heavy-ball GD on ``L(w) = ½ Σ λ_i w_i²``: ``w⁺ = w − η λ⊙w + β (w − w⁻)``; returns (iterates, losses).
+
+    :class:`HeavyBall`'s update in closed form, in numpy and any dimension: chapter 03's stability widget and
+    exercises run thousands of steps per slider move, which a torch optimizer step per iterate makes ~10×
+    slower. Stops early (fewer rows) once ``|w|`` exceeds ``bound`` (divergence), keeping that iterate.
+
+    >>> w, loss = quadratic_run([10.0, 1.0], lr=0.15, steps=20)
+    >>> w.shape, bool(loss[-1] < loss[0])
+    ((21, 2), True)
+    """
+    lams = np.asarray(lams, dtype=float)
+    if lams.ndim != 1 or lams.size == 0 or np.any(lams <= 0):
+        raise ValueError(f"lams must be a non-empty list of positive curvatures, got {lams.tolist()}")
+    if not lr > 0:
+        raise ValueError(f"lr={lr!r} must be > 0")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum={momentum!r} must be in [0, 1)")
+    w = np.ones_like(lams) if start is None else np.asarray(start, dtype=float).copy()
+    if w.shape != lams.shape:
+        raise ValueError(f"start has shape {w.shape}, expected {lams.shape}")
+    prev, out = w.copy(), [w.copy()]
+    for _ in range(int(steps)):
+        w, prev = w - lr * lams * w + momentum * (w - prev), w
+        out.append(w.copy())
+        if not np.all(np.isfinite(w)) or np.abs(w).max() > bound:
             break
-        points.append(w.clone())
-    pts = torch.stack(points)
-    with torch.no_grad():
-        losses = landscape(pts).numpy()
-    return Trajectory(pts.numpy(), losses, float(lr), float(momentum), diverged_step is not None, diverged_step,
-                      None if diverged_step else landscape.which_basin(pts[-1]))
+    ws = np.array(out)
+    return ws, 0.5 * (lams * ws**2).sum(1)

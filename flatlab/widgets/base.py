@@ -23,6 +23,8 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from .. import _validate as _v
+
 OFFLINE_ENV = "FLATLAB_OFFLINE_FIGURES"
 
 
@@ -223,15 +225,7 @@ def require_rows(name: str, table, columns: Sequence[str] = (), about: str = "")
     return table
 
 
-def require_items(name: str, items, what: str):
-    """``items`` when it holds at least one item; else ``ValueError("<name> is empty: expected <what>")``."""
-    try:
-        n = len(items)
-    except TypeError:
-        raise ValueError(f"{name} must be {what}, got {type(items).__name__}") from None
-    if n == 0:
-        raise ValueError(f"{name} is empty: expected {what}")
-    return items
+require_items = _v.items   # ValueError("<name> is empty: expected <what>") unless there is at least one item
 
 
 def control_values(control: W.ValueWidget, max_values: int = 12) -> list:

@@ -1,7 +1,8 @@
 """Chapter 03 (learning rate and batch size): figures and widgets.
 
-- :func:`quadratic_run`, :func:`quadratic_figure`, :func:`quadratic_explorer`: GD / heavy ball on
-  ``L(w) = ½ Σ λ_i w_i²`` — converges iff λ_max < 2/η (heavy ball: (2+2β)/η); sliders for η and β.
+- :func:`quadratic_figure`, :func:`quadratic_explorer`: GD / heavy ball on ``L(w) = ½ Σ λ_i w_i²`` — converges
+  iff λ_max < 2/η (heavy ball: (2+2β)/η); sliders for η and β. The runs are
+  :func:`flatlab.train.quadratic_run` and the rates :func:`flatlab.curvature.quadratic_rate` (re-exported here).
 - :func:`lambda_curves_figure`, :func:`eos_explorer`: λ_max along training with the labelled 2/η lines
   (edge of stability, Cohen et al. 2021, arXiv:2103.00065; the early-phase peak, Jastrzębski et al.
   2020, arXiv:2002.09572), from a sweep frame; the controls only select.
@@ -23,8 +24,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..curvature import stability_threshold
+from ..curvature import quadratic_rate, stability_threshold
 from ..plots import PALETTE, color
+from ..train import quadratic_run
 from .base import Interactive, control_style, require_items, require_rows
 
 __all__ = ["quadratic_run", "quadratic_rate", "quadratic_figure", "quadratic_explorer", "lambda_curves_figure",
@@ -38,47 +40,6 @@ METRICS = {"lambda_max": "final λ_max", "trace": "final tr H", "test_acc": "tes
 # ----------------------------------------------------------------------------------------------
 # 1 · linear stability on a quadratic
 # ----------------------------------------------------------------------------------------------
-def quadratic_run(lams: Sequence[float], lr: float, momentum: float = 0.0, steps: int = 60,
-                  start: Sequence[float] | None = None, bound: float = 1e6) -> tuple[np.ndarray, np.ndarray]:
-    """Heavy-ball GD on ``L(w) = ½ Σ λ_i w_i²``: ``w⁺ = w − η λ⊙w + β (w − w⁻)``; returns (iterates, losses).
-
-    Stops early (fewer rows) once ``|w|`` exceeds ``bound`` (divergence).
-
-    >>> w, loss = quadratic_run([10.0, 1.0], lr=0.15, steps=20)
-    >>> w.shape, bool(loss[-1] < loss[0])
-    ((21, 2), True)
-    """
-    lams = np.asarray(lams, dtype=float)
-    if lams.ndim != 1 or lams.size == 0 or np.any(lams <= 0):
-        raise ValueError(f"lams must be a non-empty list of positive curvatures, got {lams.tolist()}")
-    if not lr > 0:
-        raise ValueError(f"lr={lr!r} must be > 0")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum={momentum!r} must be in [0, 1)")
-    w = np.ones_like(lams) if start is None else np.asarray(start, dtype=float).copy()
-    if w.shape != lams.shape:
-        raise ValueError(f"start has shape {w.shape}, expected {lams.shape}")
-    prev, out = w.copy(), [w.copy()]
-    for _ in range(int(steps)):
-        w, prev = w - lr * lams * w + momentum * (w - prev), w
-        out.append(w.copy())
-        if not np.all(np.isfinite(w)) or np.abs(w).max() > bound:
-            break
-    ws = np.array(out)
-    return ws, 0.5 * (lams * ws**2).sum(1)
-
-
-def quadratic_rate(lam: float, lr: float, momentum: float = 0.0) -> float:
-    """Per-step contraction of heavy ball along a direction of curvature λ: the largest root modulus
-    of ``z² − (1 + β − ηλ) z + β`` (GD: ``|1 − ηλ|``); < 1 ⇔ the direction converges.
-
-    >>> quadratic_rate(10.0, 0.15), round(quadratic_rate(10.0, 0.25), 6)
-    (0.5, 1.5)
-    """
-    roots = np.roots([1.0, -(1.0 + momentum - lr * lam), momentum])
-    return float(np.abs(roots).max())
-
-
 def quadratic_figure(lr: float = 0.15, momentum: float = 0.0, lams: Sequence[float] = (10.0, 1.0),
                      steps: int = 60, start: Sequence[float] = (1.0, 1.0)) -> tuple[go.Figure, str]:
     """Iterates on the contours of ``½(λ₁w₁² + λ₂w₂²)`` and the loss per step, with the verdict."""

@@ -1,44 +1,15 @@
-"""Chapter 01: the rescaling paradox and 2-D loss slices (precomputed; the controls only select)."""
+"""Chapter 01: views of the rescaling paradox and of 2-D loss slices. The tables and slices are computed by
+:func:`flatlab.curvature.rescaling_table` and :func:`flatlab.curvature.slice_surfaces` (re-exported here); the
+controls only select."""
 from __future__ import annotations
 
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from ..curvature import rescaling_table as rescaling_table, slice_surfaces as slice_surfaces
 from ..plots import PALETTE, surface_figure
 from .base import Interactive, control_style, require_items, require_rows
-
-
-def rescaling_table(model, loss_fn, data, alphas=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), rho: float = 0.05,
-                    layer: int = 0):
-    """For each α: λ_max, worst-case and adaptive sharpness of ``rescale_layers(model, α, layer)``, and how
-    far its outputs are from the original's. Returns a pandas DataFrame (one row per α).
-
-    Two adaptive sharpnesses: ``adaptive`` with Kwon et al.'s operator ``T = |w| + 0.01`` on weights and
-    ``T = 1`` on biases (the paper's), and ``adaptive_exact`` with ``T = |w|`` on every parameter — the
-    one the rescaling leaves exactly unchanged."""
-    import pandas as pd
-
-    from ..curvature import adaptive_sharpness, top_eigenvalues, worst_case_sharpness
-
-    require_items("alphas", alphas, "the rescaling factors α, e.g. (0.1, 1.0, 10.0)")
-    from ..models import rescale_layers
-
-    x = data[0]
-    with np.errstate(all="ignore"):
-        reference = model(x).detach()
-    rows = []
-    for alpha in alphas:
-        r = rescale_layers(model, float(alpha), layer)
-        rows.append({
-            "alpha": float(alpha),
-            "lambda_max": float(top_eigenvalues(r, loss_fn, data, k=1, tol=1e-4)[0]),
-            "worst_case": worst_case_sharpness(r, loss_fn, data, rho=rho),
-            "adaptive": adaptive_sharpness(r, loss_fn, data, rho=rho),
-            "adaptive_exact": adaptive_sharpness(r, loss_fn, data, rho=rho, eta=0.0, weights_only=False),
-            "max_output_change": float((r(x).detach() - reference).abs().max()),
-        })
-    return pd.DataFrame(rows)
 
 
 def rescaling_figure(table, alpha: float = 1.0) -> tuple[go.Figure, str]:
@@ -79,28 +50,6 @@ def rescaling_explorer(table) -> Interactive:
                                description="rescaling α", **control_style("420px"))
     return Interactive({"alpha": slider}, lambda alpha: rescaling_figure(table, alpha),
                        title="The rescaling paradox (Dinh et al. 2017)")
-
-
-def slice_surfaces(models: dict, loss_fn, data, span: float = 1.0, n: int = 41, seed: int = 0) -> dict:
-    """Precompute 2-D loss slices for each model and both kinds of direction (filter-normalized or plain).
-
-    Returns {(model name, normalized): (alphas, betas, surface)} on an n×n grid; coarser
-    resolutions are sub-grids of it, so a widget never recomputes."""
-    from ..curvature import loss_surface, random_direction
-
-    require_items("models", models, "a dict mapping a name to a trained model")
-    alphas = np.linspace(-span, span, n)
-    out = {}
-    for name, model in models.items():
-        for normalized in (True, False):
-            d1 = random_direction(model, filter_normalize=normalized, seed=seed)
-            d2 = random_direction(model, filter_normalize=normalized, seed=seed + 1)
-            if not normalized:  # plain directions of the same total length as the filter-normalized ones
-                ref1 = random_direction(model, True, seed)
-                s = float(sum((r**2).sum() for r in ref1) ** 0.5 / sum((d**2).sum() for d in d1) ** 0.5)
-                d1, d2 = [d * s for d in d1], [d * s for d in d2]
-            out[(name, normalized)] = (alphas, alphas, loss_surface(model, loss_fn, data, d1, d2, alphas, alphas))
-    return out
 
 
 def _check_surfaces(surfaces) -> None:
