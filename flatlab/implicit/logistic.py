@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import torch
 
 from .. import _validate as _v
@@ -56,7 +55,7 @@ def train_logistic(x, y, steps: int = 10_000, lr: float = 1.0, method: str = "gd
     >>> h = train_logistic(X, y, steps=100); bool(h.final.margin > 0)
     True
     """
-    from ..train import History
+    from ..train import Recorder
 
     x, y = _xy(x, y)
     steps, n_records, cg_iters = _v.integer("steps", steps, 1), _v.integer("n_records", n_records, 2), _v.integer("cg_iters", cg_iters, 1)
@@ -76,26 +75,26 @@ def train_logistic(x, y, steps: int = 10_000, lr: float = 1.0, method: str = "gd
     n = len(y)
     theta = torch.zeros(a.shape[1], dtype=DTYPE)
     records = set(_log_steps(steps, n_records).tolist())
-    rows, diverged, diverged_step = [], False, None
+    rec = Recorder(divergence_factor=None)
 
     def record(step: int, m: torch.Tensor) -> None:
         w = a @ theta
         norm = float(w.norm())
         log_loss = float(torch.logsumexp(log_logistic_loss(m), 0) - math.log(n)) / math.log(10)
-        row = {"step": step, "log10_loss": log_loss, "norm": norm,
-               "margin": float(m.min()) / norm if norm > 0 else float("nan")}
+        if rec.rows and rec.last["step"] == step:   # the last record of a step is the one kept
+            rec.rows.pop()
+        row = rec.add(step, {"log10_loss": log_loss, "norm": norm,
+                             "margin": float(m.min()) / norm if norm > 0 else float("nan")})
         if ref is not None:
             row["cos"] = float(w @ ref) / norm if norm > 0 else float("nan")
-        rows.append(row)
 
     zt = z.T.contiguous()
-    stopped = False
     for step in range(steps + 1):
         m = torch.mv(z, theta)
         if step in records:
             record(step, m)
             if not torch.isfinite(theta).all():
-                diverged, diverged_step = True, step
+                rec.diverged_step = step
                 break
         if step == steps:
             break
@@ -112,12 +111,9 @@ def train_logistic(x, y, steps: int = 10_000, lr: float = 1.0, method: str = "gd
             fw = s * (1 - s) / n
             lam = damping * float((fw[:, None] * z * z).sum()) / z.shape[1]
             if lam == 0 or float(g.norm()) == 0:  # the Fisher underflowed: every margin is beyond ~700
-                stopped = True
+                rec.stop()
                 record(step, m)
                 break
             g = natural_gradient(lambda t: z @ t, theta, g, damping=lam, weights=fw, cg_iters=cg_iters)
         theta = theta - lr * g
-    h = History(pd.DataFrame(rows).drop_duplicates("step", keep="last").reset_index(drop=True))
-    h.diverged, h.diverged_step, h.stopped_early = diverged, diverged_step, stopped
-    h.info = {"w": a @ theta, "method": method, "lr": lr, "steps": steps, "damping": damping}
-    return h
+    return rec.history(w=a @ theta, method=method, lr=lr, steps=steps, damping=damping)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import pandas as pd
 import torch
 
 from .. import _validate as _v
@@ -68,7 +67,7 @@ def train_ngd_factorization(dataset: Dataset, depth: int = 3, init_scale: float 
     """
     from torch.func import jvp, vjp
 
-    from ..train import History
+    from ..train import Recorder
 
     m, mask = _completion_data(dataset)
     depth, steps, n_singular = _v.integer("depth", depth, 1), _v.integer("steps", steps, 1), _v.integer("n_singular", n_singular, 1)
@@ -94,21 +93,21 @@ def train_ngd_factorization(dataset: Dataset, depth: int = 3, init_scale: float 
         flat = matrix_of(t).reshape(-1)
         return flat if metric == "all" else flat[obs_idx]
 
-    rows, diverged, diverged_step, cg_used = [], False, None, 0
+    rec, cg_used = Recorder(divergence_factor=None), 0
     for step in range(steps + 1):
         w = matrix_of(theta)
         r = pmask * w - target
         rel = float((r * r).sum()) / norm_obs
         if not math.isfinite(rel):
-            diverged, diverged_step = True, step
+            rec.diverged_step = step
             break
         last = step == steps or rel < tol
         if step % record_every == 0 or last:
             s = torch.linalg.svdvals(w)
-            rows.append({"step": step, "train_loss": rel,
-                         "test_error": (float((((w - m) * (1 - pmask)) ** 2).sum()) / norm_test) ** 0.5,
-                         "effective_rank": effective_rank(s.numpy()) if float(s.sum()) > 0 else float("nan"),
-                         **{f"sv{k + 1}": float(s[k]) for k in range(n_singular)}, "cg": cg_used})
+            rec.add(step, {"train_loss": rel,
+                           "test_error": (float((((w - m) * (1 - pmask)) ** 2).sum()) / norm_test) ** 0.5,
+                           "effective_rank": effective_rank(s.numpy()) if float(s.sum()) > 0 else float("nan"),
+                           **{f"sv{k + 1}": float(s[k]) for k in range(n_singular)}, "cg": cg_used})
         if last:
             break
         out, pullback = vjp(outputs, theta)
@@ -125,8 +124,7 @@ def train_ngd_factorization(dataset: Dataset, depth: int = 3, init_scale: float 
         if size > cap:
             delta = delta * (cap / size)
         theta = theta - delta
-    h = History(pd.DataFrame(rows))
-    h.diverged, h.diverged_step, h.stopped_early = diverged, diverged_step, bool(rows and rows[-1]["train_loss"] < tol)
-    h.info = {"w": matrix_of(theta).numpy().copy(), "depth": depth, "init_scale": init_scale, "metric": metric,
-              "damping": damping, "lr": lr}
-    return h
+    if rec.rows and rec.last["train_loss"] < tol:
+        rec.stop()
+    return rec.history(w=matrix_of(theta).numpy().copy(), depth=depth, init_scale=init_scale, metric=metric,
+                       damping=damping, lr=lr)

@@ -128,10 +128,10 @@ def train_separable(x, y, depth: int = 2, method: str = "gd", alpha: float = 0.0
 
     >>> ds = sparse_classification(n_train=10, dim=20, seed=0)
     >>> h = train_separable(ds.x_train, ds.y_train, depth=2, target_log10_loss=-5)
-    >>> round(h.final.log10_loss, 6), bool(h.stopped_early)
+    >>> round(float(h.final.log10_loss), 6), bool(h.stopped_early)
     (-5.0, True)
     """
-    from ..train import History
+    from ..train import Recorder
 
     x, y = _xy(x, y)
     if not bool(((y == 1) | (y == -1)).all()):
@@ -152,15 +152,14 @@ def train_separable(x, y, depth: int = 2, method: str = "gd", alpha: float = 0.0
     n, d = z.shape
     u, v = torch.full((d,), alpha, dtype=DTYPE), torch.full((d,), alpha, dtype=DTYPE)
     records = set(_log_steps(max_steps, n_records).tolist())
-    rows = []
+    rec = Recorder(divergence_factor=None)
 
     def record(step: int, w: torch.Tensor, m: torch.Tensor, log10_loss: float) -> None:
         norm = float(w.norm())
-        row = {"step": step, "log10_loss": log10_loss, "norm": norm,
-               "margin": float(m.min()) / norm if norm > 0 else float("nan")}
+        row = rec.add(step, {"log10_loss": log10_loss, "norm": norm,
+                             "margin": float(m.min()) / norm if norm > 0 else float("nan")})
         for name, ref in refs.items():
             row[f"cos_{name}"] = float(w @ ref) / norm if norm > 0 else float("nan")
-        rows.append(row)
 
     def state(uu: torch.Tensor, vv: torch.Tensor):
         w = diagonal_weight(uu, vv, depth)
@@ -199,15 +198,14 @@ def train_separable(x, y, depth: int = 2, method: str = "gd", alpha: float = 0.0
             nu, nv = u - hi * eta * du, v - hi * eta * dv
             nw, nm, nl = state(nu, nv)
         u, v, w, m, log10_loss = nu, nv, nw, nm, nl
-    if not rows or rows[-1]["step"] != step:
+    if not rec.rows or rec.last["step"] != step:
         record(step, w, m, log10_loss)
-    h = History(pd.DataFrame(rows))
-    h.diverged = not math.isfinite(log10_loss)
-    h.diverged_step = step if h.diverged else None
-    h.stopped_early = reached
-    h.info = {"w": w.clone(), "depth": depth, "method": method, "alpha": alpha, "kappa": kappa, "steps": step,
-              "damping": damping, "target_log10_loss": target}
-    return h
+    if not math.isfinite(log10_loss):
+        rec.diverged_step = step
+    if reached:
+        rec.stop()
+    return rec.history(w=w.clone(), depth=depth, method=method, alpha=alpha, kappa=kappa, steps=step,
+                       damping=damping, target_log10_loss=target)
 
 
 def classification_error(w, x, y) -> float:
