@@ -11,6 +11,7 @@ import platform
 import random
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, IO
 
@@ -68,6 +69,31 @@ def device() -> torch.device:
 
 
 CACHE_VAR = "FLATLAB_CACHE"
+
+
+@contextmanager
+def threads(n: int | None, flush_denormal: bool = False):
+    """Temporarily run torch with ``n`` intra-op threads (``None``: unchanged) and, if asked, subnormals flushed
+    to 0 (flushing is switched off again on exit: torch offers no way to read its previous state).
+
+    The one thread context of flatlab's tiny-tensor loops (chapter 03's noise runs, chapter 04's solvers, the
+    grokking recipe): their matrix products are so small that a second thread only adds overhead, and on a
+    2-core machine shared with another job every product waits at an OpenMP barrier for it.
+
+    >>> with threads(1):
+    ...     torch.get_num_threads()
+    1
+    """
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    flushed = bool(flush_denormal) and torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+        if flushed:
+            torch.set_flush_denormal(False)
 
 
 def cores() -> int:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+import flatlab.config
 import flatlab.sgdnoise as sn
 from flatlab.data import Dataset, gaussian_clouds, sparse_regression
 from flatlab.models import MLP
@@ -136,7 +137,7 @@ def test_the_experiments_leave_the_global_random_state_alone():
     sn.memorization_sweep(ds, batch_sizes=[8], steps=3, seeds=[5], width=4, cache=False)
     assert torch.equal(torch.rand(3), expected)
     threads = torch.get_num_threads()
-    with sn.labels.one_thread():
+    with flatlab.config.threads(1):   # the context the experiments train in
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == threads
 

@@ -8,13 +8,13 @@ import hashlib
 import json
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
 
 from .. import _validate as _v
+from ..config import threads as threads   # the recipe's thread context (re-exported: gk.threads)
 from ..data import MODULAR_OPS, Dataset, modular_arithmetic
 from ..models import ModularMLP
 from ..optim import make_optimizer
@@ -110,22 +110,6 @@ class GrokRun:
 
     def steps_to(self, column: str = "test_acc", threshold: float = 0.95) -> int | None:
         return steps_to(self.history, column, threshold)
-
-
-@contextmanager
-def threads(n: int | None, flush_denormal: bool = False):
-    """Temporarily run torch with ``n`` threads (``None``: unchanged) and, if asked, subnormals flushed to 0
-    (flushing is switched off again on exit: torch offers no way to read its previous state)."""
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    flushed = bool(flush_denormal) and torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-        if flushed:
-            torch.set_flush_denormal(False)
 
 
 def build(config: GrokConfig) -> tuple[Dataset, nn.Module, torch.optim.Optimizer]:

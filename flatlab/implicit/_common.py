@@ -1,5 +1,5 @@
 """What the implicit-bias modules share: the float64 ``DTYPE``, the tensor checks (``_matrix``, ``_xy``,
-``_completion_data``), the one-thread wrapper for tiny-tensor loops (``_one_thread``, ``_single_threaded``),
+``_completion_data``), the one-thread wrapper for tiny-tensor loops (``_single_threaded``, on ``config.threads``),
 log-spaced record steps and :class:`Runs`, the result of a batch of runs."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..config import threads
 from ..data import Dataset
 
 DTYPE = torch.float64
@@ -35,24 +36,12 @@ def _xy(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-class _one_thread:
-    """Run tiny-tensor loops on one intra-op thread: with 2+ threads, per-op overhead and contention
-    make 100×40 products many times slower on a busy machine."""
-
-    def __enter__(self):
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
-
-
 def _single_threaded(fn):
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with _one_thread():
+        with threads(1):   # tiny-tensor loops: one intra-op thread (config.threads says why)
             return fn(*args, **kwargs)
     return wrapper
 

@@ -20,10 +20,11 @@ import pandas as pd
 import torch
 
 from .. import _validate as _v
+from ..config import threads
 from ..data import Dataset
 from ..models import MLP
-from ..train import fit, make_optimizer
-from .labels import _check_noisy, label_metrics, one_thread
+from ..train import evaluate, fit, make_optimizer
+from .labels import _check_noisy, label_metrics
 
 KINDS = ("lr", "batch")
 
@@ -76,17 +77,15 @@ def train_schedule(dataset: Dataset, schedule: pd.DataFrame, seed: int = 0, widt
         raise ValueError(f"schedule must be a non-empty frame from cyclic_schedule; it lacks {sorted(missing)}")
     seed = _v.seed("seed", seed)
     width = _v.integer("width", width, 1)
-    with torch.random.fork_rng(), one_thread():  # MLP(seed=…) and fit reseed the global generator: restore it
+    with torch.random.fork_rng(), threads(1):  # MLP(seed=…) and fit reseed the global generator: restore it
         return _train_schedule(dataset, schedule, seed, width)
 
 
 def _train_schedule(dataset: Dataset, schedule: pd.DataFrame, seed: int, width: int) -> pd.DataFrame:
     model = MLP(dataset.input_shape[0], [width, width], dataset.n_classes, seed=seed)
     opt = make_optimizer(model.parameters(), "sgd", lr=float(schedule.lr.iloc[0]))
-    with torch.no_grad():
-        start_loss = float(torch.nn.functional.cross_entropy(model(dataset.x_train), dataset.y_train))
     rows = [{"phase": 0, "epoch": 0, "steps": 0, "time": 0.0, "lr": float("nan"), "batch_size": 0,
-             "noise": float("nan"), "train_loss": start_loss, **label_metrics(model, dataset)}]
+             "noise": float("nan"), "train_loss": evaluate(model, dataset)["train_loss"], **label_metrics(model, dataset)}]
     done, clock = 0, 0.0
     for p in schedule.itertuples():
         for g in opt.param_groups:

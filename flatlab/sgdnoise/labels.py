@@ -3,7 +3,6 @@ does with them — how many corrupted labels it reproduces (memorization), how w
 how it does on the (clean) test set."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import replace
 
 import torch
@@ -72,23 +71,6 @@ def label_metrics(model: nn.Module, dataset: Dataset) -> dict:
         "clean_train_loss": float(nn.functional.cross_entropy(out[~mask], clean[~mask])) if (~mask).any() else nan,
         "test_acc": float((test_pred == dataset.y_test).float().mean()),
     }
-
-
-@contextmanager
-def one_thread():
-    """Run the block on one torch thread, then restore the thread count.
-
-    The models here are tiny (batches of 8–32 examples through 128-unit layers): a second thread gains nothing,
-    and on a 2-core machine shared with another job every small matrix product waited at an OpenMP barrier for it
-    (gdb: ``gomp_team_barrier_wait_end``), which made section 3b of chapter 03 take minutes instead of 4 s.
-    The numbers are the same on one thread or two.
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 class MemorizationProbe:

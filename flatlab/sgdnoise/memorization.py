@@ -16,10 +16,11 @@ import pandas as pd
 import torch
 
 from .. import _validate as _v
+from ..config import threads
 from ..data import Dataset, gaussian_clouds
 from ..models import MLP
 from ..sweep import Run, finals, sweep
-from .labels import MemorizationProbe, noisy_labels, one_thread
+from .labels import MemorizationProbe, noisy_labels
 
 N_TRAIN = 512   # a power of two: every batch size used here divides it, so epochs are whole numbers of steps
 
@@ -76,7 +77,7 @@ def memorization_sweep(dataset: Dataset, batch_sizes: Sequence[int] = (8, 32, 12
 
     # models and sweep seed torch's global generator; restore it, so that adding this experiment to a chapter
     # leaves the random draws of its later cells as they were (and a cached and a computed sweep agree on them)
-    with torch.random.fork_rng(), one_thread():
+    with torch.random.fork_rng(), threads(1):
         df = sweep(make, {"batch_size": batch_sizes}, seeds=list(seeds), cache=cache, progress=False)
     df.insert(1, "noise", lr / df.batch_size)
     return df
