@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -210,3 +210,21 @@ def items(name: str, value: Any, what: str):
     if n == 0:
         raise ValueError(f"{name} is empty: expected {what}")
     return value
+
+
+def rows(name: str, table, columns: Sequence[str] = (), about: str = ""):
+    """``table`` when it is a DataFrame with ``columns`` and at least one row; else a ValueError naming the
+    parameter ``name`` and what it expects (``about``: where such a frame comes from)."""
+    import pandas as pd
+
+    what = "a DataFrame" + (f" with columns {', '.join(map(str, columns))}" if columns else "") + (
+        f" ({about})" if about else "")
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be {what}, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} must be {what}; it has no column {', '.join(map(repr, missing))} "
+                         f"(columns: {', '.join(map(str, table.columns)) or 'none'})")
+    if len(table) == 0:
+        raise ValueError(f"{name} is empty: expected {what}, with at least one row")
+    return table

@@ -7,7 +7,8 @@
 - :func:`linear_warmup` (``flatlab.train``'s, re-exported), :func:`frozen_start` (the Adam-2k control) and
   :func:`fit_scheduled` — ``flatlab.fit`` with an optimizer instance; ``fit`` takes the schedule and the
   gradient-norm clipping (``torch.nn.utils.clip_grad_norm_``) and returns a ``flatlab.train.History``.
-  RAdam is ``torch.optim.RAdam``, reused as is.
+  RAdam is ``torch.optim.RAdam``, reused as is. :func:`smoothness_path` — full-batch GD, clipped or not, with
+  Zhang et al.'s estimate of the local smoothness at every step, and :func:`path_summary` of it.
 - Weight averaging: :func:`swa` (``torch.optim.swa_utils.AveragedModel``, ``update_bn`` when the
   model has BatchNorm) and :func:`papa` — a population trained in parallel (stacked parameters,
   ``torch.func.vmap``) and pulled toward its average every few steps; :func:`average_models`.
@@ -31,6 +32,7 @@ from ..optim import AdamCM
 from .averaging import PAPA_OPTIMIZERS, PAPAResult, SWAResult, average_models, papa, papa_pull_, swa
 from .experiments import lambda_max, train_to_loss, warmup_grid
 from .preconditioned import PreconditionedSharpnessProbe, adam_preconditioner, adam_threshold, preconditioned_sharpness
+from .smoothness import path_summary, smoothness_path
 from .schedules import (ADAPTIVE_OPTIMIZERS, fit_scheduled, frozen_start, landscape_run, linear_warmup,
                         make_adaptive_optimizer)
 
@@ -44,6 +46,8 @@ __all__ = [
     "linear_warmup",
     "frozen_start",
     "fit_scheduled",
+    "smoothness_path",
+    "path_summary",
     "make_adaptive_optimizer",
     "ADAPTIVE_OPTIMIZERS",
     "landscape_run",

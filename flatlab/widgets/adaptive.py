@@ -68,6 +68,32 @@ def eos_figure(history: pd.DataFrame, lr: float, beta1: float = 0.9, title: str 
     return fig
 
 
+def smoothness_figure(paths: dict[str, pd.DataFrame], title: str | None = None) -> go.Figure:
+    """The local smoothness L̂ against the gradient norm ‖g‖ at every step of each path (log–log, colour = step), with
+    each clipped path's edge-of-stability line h·L̂ = 2, i.e. L̂ = 2‖g‖/(η c) where the clip is active."""
+    require_items("paths", paths, "{label: flatlab.adaptive.smoothness_path(...)}")
+    fig = go.Figure()
+    symbols = ("circle", "diamond", "square", "x")
+    for i, (label, df) in enumerate(paths.items()):
+        require_rows(f"paths[{label!r}]", df, ("step", "grad_norm", "smoothness", "step_size"),
+                     "the rows of flatlab.adaptive.smoothness_path")
+        fig.add_scatter(x=df.grad_norm, y=df.smoothness, mode="markers", name=label,
+                        marker=dict(color=df.step, colorscale="Viridis", symbol=symbols[i % len(symbols)], size=7,
+                                    line=dict(color=color(i), width=1),
+                                    showscale=i == 0, colorbar=dict(title="step", x=1.02)),
+                        hovertemplate="‖g‖ %{x:.3g}<br>L̂ %{y:.3g}<extra>" + label + "</extra>")
+        lr, clip = df.attrs.get("lr"), df.attrs.get("clip")
+        if lr and clip:
+            g = np.geomspace(max(clip, df.grad_norm.min()), df.grad_norm.max(), 20)
+            fig.add_scatter(x=g, y=2 * g / (lr * clip), mode="lines", line=dict(color=color(i), dash="dash"),
+                            name=f"h·L̂ = 2 for {label}")
+    fig.update_xaxes(type="log", title="gradient norm ‖∇L‖ (log)")
+    fig.update_yaxes(type="log", title="local smoothness L̂ (log)")
+    fig.update_layout(title=title or "Local smoothness against the gradient norm, one point per step",
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
 def _check_grid(grid) -> None:
     what = "the runs of flatlab.adaptive.warmup_grid, keyed (optimizer, peak η, warmup)"
     require_items("grid", grid, what)

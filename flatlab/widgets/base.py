@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable, Sequence
+from typing import Callable
 
 import ipywidgets as W
 import numpy as np
@@ -207,24 +207,7 @@ class _Box(W.VBox):
         return data
 
 
-def require_rows(name: str, table, columns: Sequence[str] = (), about: str = ""):
-    """``table`` when it is a DataFrame with ``columns`` and at least one row; else a ValueError naming the
-    parameter ``name`` and what it expects (``about``: where such a frame comes from)."""
-    import pandas as pd
-
-    what = "a DataFrame" + (f" with columns {', '.join(map(str, columns))}" if columns else "") + (
-        f" ({about})" if about else "")
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"{name} must be {what}, got {type(table).__name__}")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name} must be {what}; it has no column {', '.join(map(repr, missing))} "
-                         f"(columns: {', '.join(map(str, table.columns)) or 'none'})")
-    if len(table) == 0:
-        raise ValueError(f"{name} is empty: expected {what}, with at least one row")
-    return table
-
-
+require_rows = _v.rows     # ValueError naming the parameter unless a DataFrame with those columns and ≥ 1 row
 require_items = _v.items   # ValueError("<name> is empty: expected <what>") unless there is at least one item
 
 
