@@ -90,13 +90,17 @@ class MLP(nn.Module):
 class ModularMLP(nn.Module):
     """Embedding MLP for ``a ∘ b mod p``: [E_a(a); E_b(b)] → ReLU(hidden) → p logits.
 
+    ``batchnorm=True`` puts a ``BatchNorm1d`` on the hidden units after the ReLU (``model.norm``): each neuron's
+    output is standardized over the batch and scaled by its own γ before the readout (Doshi et al.'s placement
+    for chapter 05; without it ``model.norm`` is None).
+
     >>> model = ModularMLP(p=7, embed_dim=8, hidden=16)
     >>> model(torch.tensor([[1, 2], [3, 4]])).shape
     torch.Size([2, 7])
     """
 
     def __init__(self, p: int = 59, embed_dim: int = 64, hidden: int = 128, init_scale: float = 1.0,
-                 seed: int | None = None):
+                 seed: int | None = None, batchnorm: bool = False):
         super().__init__()
         self.p = p = _v.integer("p", p, 2)
         embed_dim, hidden = _v.integer("embed_dim", embed_dim, 1), _v.integer("hidden", hidden, 1)
@@ -108,6 +112,7 @@ class ModularMLP(nn.Module):
         self.embed_b = nn.Embedding(p, embed_dim)
         self.hidden = nn.Linear(2 * embed_dim, hidden)
         self.out = nn.Linear(hidden, p)
+        self.norm = nn.BatchNorm1d(hidden) if _v.boolean("batchnorm", batchnorm) else None
         _scale_init(self, init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,7 +121,8 @@ class ModularMLP(nn.Module):
         if x.numel() and (x.min() < 0 or x.max() >= self.p):
             raise ValueError(f"input x must hold residues in 0..{self.p - 1}")
         h = torch.cat([self.embed_a(x[:, 0]), self.embed_b(x[:, 1])], dim=1)
-        return self.out(torch.relu(self.hidden(h)))
+        h = torch.relu(self.hidden(h))
+        return self.out(h if self.norm is None else self.norm(h))
 
 
 def n_params(model: nn.Module) -> int:

@@ -15,7 +15,7 @@ def _cache_path(config: GrokConfig):
     return None if path is None else path / f"{_CACHE_VERSION}-{config.key()}.pkl"
 
 
-_CACHE_VERSION = "v1"
+_CACHE_VERSION = "v2"   # v2: dropout masks drawn with torch.rand (same law, another stream)
 
 
 def cached_grok(config: GrokConfig, cache: bool = True) -> History:

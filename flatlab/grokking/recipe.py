@@ -45,6 +45,7 @@ class GrokConfig:
     embed_dim: int = 64           # per operand (mlp) / d_model (transformer)
     hidden: int = 128             # hidden ReLU units (mlp) / d_mlp (transformer)
     dropout: float = 0.0          # on the hidden units (mlp only)
+    batchnorm: bool = False       # BatchNorm1d on the hidden units after the ReLU (mlp only)
     lr: float = 5e-2
     weight_decay: float = 1.0     # decoupled (AdamW)
     betas: tuple[float, float] = (0.9, 0.98)
@@ -83,6 +84,11 @@ class GrokConfig:
         _v.boolean("orthogonal_grad", self.orthogonal_grad)
         _v.boolean("track_nlm", self.track_nlm)
         _v.boolean("flush_denormal", self.flush_denormal)
+        _v.boolean("batchnorm", self.batchnorm)
+        for name in ("dropout", "batchnorm"):
+            if getattr(self, name) and self.model != "mlp":
+                raise ValueError(f"{name}={getattr(self, name)!r} needs model='mlp' (the transformer has neither), "
+                                 f"got model={self.model!r}")
         total = self.p * (self.p - 1 if self.op == "/" else self.p)
         n_train = max(1, int(round(self.train_fraction * total)))
         if n_train >= total:
@@ -124,7 +130,7 @@ def build(config: GrokConfig) -> tuple[Dataset, nn.Module, torch.optim.Optimizer
     config.validate()
     ds = modular_arithmetic(config.p, config.op, config.train_fraction, config.label_noise, seed=config.seed)
     if config.model == "mlp":
-        model = ModularMLP(config.p, config.embed_dim, config.hidden, seed=config.seed)
+        model = ModularMLP(config.p, config.embed_dim, config.hidden, seed=config.seed, batchnorm=config.batchnorm)
     else:
         heads = 4 if config.embed_dim % 4 == 0 else 1
         model = OneLayerTransformer(config.p, config.embed_dim, heads, config.hidden, seed=config.seed)

@@ -315,6 +315,27 @@ def ipr_figure(iprs: Mapping[str, "np.ndarray"], threshold: float | None = None,
     return fig
 
 
+def gain_figure(points: Mapping[str, tuple], title: str | None = None) -> go.Figure:
+    """One panel per entry ``label: (ipr, gain, gain_name)``: each hidden neuron's gain against its IPR."""
+    require_items("points", points, "{label: (ipr per neuron, gain per neuron, name of the gain)}")
+    fig = make_subplots(rows=1, cols=len(points), subplot_titles=list(points), shared_yaxes=False)
+    for i, (label, entry) in enumerate(points.items()):
+        if not (isinstance(entry, tuple) and len(entry) == 3):
+            raise ValueError(f"points[{label!r}] must be (ipr, gain, gain_name), got {type(entry).__name__}")
+        ipr, gain, name = entry
+        ipr, gain = np.asarray(ipr, dtype=float).reshape(-1), np.asarray(gain, dtype=float).reshape(-1)
+        require_items(f"points[{label!r}] ipr", ipr, "one IPR per neuron")
+        if ipr.shape != gain.shape:
+            raise ValueError(f"points[{label!r}]: {len(ipr)} IPRs but {len(gain)} gains (one each per neuron)")
+        fig.add_scatter(x=ipr, y=gain, mode="markers", marker=dict(color=color(i), size=6, opacity=0.7),
+                        name=label, showlegend=False, row=1, col=i + 1,
+                        hovertemplate="IPR %{x:.2f}<br>" + name + " %{y:.3g}<extra></extra>")
+        fig.update_xaxes(title_text="IPR of the neuron", range=[0, 1], row=1, col=i + 1)
+        fig.update_yaxes(title_text=name, row=1, col=i + 1)
+    fig.update_layout(title=title or "Does a neuron's gain follow its IPR? (one point per hidden neuron)")
+    return fig
+
+
 def pruning_figure(report: Mapping[str, float], title: str | None = None) -> go.Figure:
     """Accuracies before pruning, after pruning the low-IPR neurons, and after pruning as many random ones."""
     keys = [k for k in ("test_acc", "corrupted_fit", "corrupted_true") if f"{k}_before" in report]
