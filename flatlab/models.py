@@ -91,8 +91,8 @@ class ModularMLP(nn.Module):
     """Embedding MLP for ``a ∘ b mod p``: [E_a(a); E_b(b)] → ReLU(hidden) → p logits.
 
     ``batchnorm=True`` puts a ``BatchNorm1d`` on the hidden units after the ReLU (``model.norm``): each neuron's
-    output is standardized over the batch and scaled by its own γ before the readout (Doshi et al.'s placement
-    for chapter 05; without it ``model.norm`` is None).
+    output is standardized over the batch and scaled by its own γ before the readout (chapter 05's choice of
+    placement; without it ``model.norm`` is None).
 
     >>> model = ModularMLP(p=7, embed_dim=8, hidden=16)
     >>> model(torch.tensor([[1, 2], [3, 4]])).shape
