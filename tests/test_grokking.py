@@ -400,3 +400,24 @@ def test_grok_records_the_nlm_cosine_only_when_asked():
     assert len(fig.data) == 1 and list(fig.data[0].x) == [s for s in tracked.history.step if s > 0]
     with pytest.raises(ValueError, match="track_nlm=True"):
         nlm_figure({"plain": plain.history})
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_stablemax_cross_entropy_gradient_equals_autograd_through_log_stablemax(reduction):
+    from flatlab.grokking import log_stablemax, stablemax_cross_entropy
+
+    torch.manual_seed(0)
+    x = (torch.randn(50, 13, dtype=torch.float64) * 20).requires_grad_(True)
+    y = torch.randint(0, 13, (50,))
+    weights = torch.rand(50, dtype=torch.float64)          # an upstream gradient that is not all ones
+
+    def total(loss):
+        return (loss * weights).sum() if reduction == "none" else loss
+
+    ref = -log_stablemax(x, dim=1).gather(1, y[:, None])[:, 0]
+    ref = ref.mean() if reduction == "mean" else ref.sum() if reduction == "sum" else ref
+    g_ref, = torch.autograd.grad(total(ref), x)
+    ours = stablemax_cross_entropy(x, y, reduction=reduction)
+    g_ours, = torch.autograd.grad(total(ours), x)
+    assert torch.allclose(ours, ref, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(g_ours, g_ref, rtol=1e-10, atol=1e-14)

@@ -66,8 +66,33 @@ def stablemax_cross_entropy(logits: torch.Tensor, y: torch.Tensor, reduction: st
         raise ValueError(f"y must be integer class labels of shape ({logits.shape[0]},)")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction={reduction!r} is unknown; allowed values: mean, sum, none")
-    losses = -log_stablemax(logits.to(torch.float64), dim=1).gather(1, y.long()[:, None])[:, 0].to(logits.dtype)
+    losses = _StableMaxCrossEntropy.apply(logits, y.long()).to(logits.dtype)
     return losses.mean() if reduction == "mean" else losses.sum() if reduction == "sum" else losses
+
+
+class _StableMaxCrossEntropy(torch.autograd.Function):
+    """Per-example −log StableMax(x)_y in float64, with its gradient written out — half the time of autograd through
+    :func:`log_stablemax`, the same float64 numbers (tests/test_grokking.py compares them). With S = Σ_j s(x_j):
+    loss = log S − log s(x_y), and ∂loss/∂x_j = s'(x_j)/S − [j = y]/(1 + |x_y|), since d log s(x)/dx = 1/(1 + |x|) and
+    s'(x) = 1 for x ≥ 0, s(x)² for x < 0."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = logits.detach().to(torch.float64)
+        nonneg = x >= 0
+        s = torch.where(nonneg, x + 1, 1 / (1 - torch.clamp(x, max=0)))
+        total = s.sum(1)
+        x_y = x.gather(1, y[:, None])[:, 0]
+        ctx.save_for_backward(s, nonneg, total, x_y, y)
+        ctx.dtype = logits.dtype
+        return torch.log(total) - torch.sign(x_y) * torch.log1p(x_y.abs())
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        s, nonneg, total, x_y, y = ctx.saved_tensors
+        d = torch.where(nonneg, 1.0, s * s) / total[:, None]
+        d.scatter_add_(1, y[:, None], (-1 / (1 + x_y.abs()))[:, None])
+        return (d * grad.to(torch.float64)[:, None]).to(ctx.dtype), None
 
 
 def loss_function(name: str):
