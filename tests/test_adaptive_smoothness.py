@@ -36,6 +36,23 @@ def test_on_a_quadratic_the_estimate_is_the_exact_curvature_along_the_gradient()
     assert df.step_size.eq(0.05).all()
 
 
+def test_lambda_max_at_every_kth_iterate_is_the_top_hessian_eigenvalue():
+    # on the quadratic the Hessian is the same everywhere: λ_max = the top eigenvalue of mean([x, 1][x, 1]ᵀ)
+    from flatlab.adaptive import path_summary
+
+    model, ds = _linear_problem()
+    x = ds.train[0]
+    z = torch.cat([x, torch.ones(len(x), 1)], 1).double()
+    top = float(torch.linalg.eigvalsh(z.T @ z / len(x))[-1])
+    df = smoothness_path(model, ds, lr=0.05, steps=5, curvature_every=2, curvature_tol=1e-8)
+    assert df.lambda_max.iloc[[0, 2, 4]].to_numpy() == pytest.approx([top] * 3, rel=1e-5)
+    assert df.lambda_max.iloc[[1, 3]].isna().all()
+    s = path_summary(df)
+    assert s["lambda_points"] == 3 and s["lambda_spread"] == pytest.approx(1.0, abs=1e-5)
+    assert s["median_h_lambda"] == pytest.approx(0.05 * top, rel=1e-5)
+    assert "lambda_max" in df and smoothness_path(model, ds, lr=0.05, steps=2).lambda_max.isna().all()
+
+
 def test_clipping_sets_the_step_size_and_the_plain_step_is_measured_from_the_same_point():
     ds = gaussian_clouds(seed=0)
     model = MLP(2, [16], 3, seed=0)
@@ -77,7 +94,8 @@ def test_a_run_that_blows_up_stops_with_its_step_and_only_finite_rows():
     (dict(lr=0.0), ValueError, "lr"), (dict(lr=float("nan")), ValueError, "lr"), (dict(lr="1"), TypeError, "lr"),
     (dict(steps=0), ValueError, "steps"), (dict(steps=2.5), TypeError, "steps"),
     (dict(clip=-1.0), ValueError, "clip"), (dict(clip=float("inf")), ValueError, "clip"),
-    (dict(loss="hinge"), ValueError, "loss"),
+    (dict(loss="hinge"), ValueError, "loss"), (dict(curvature_every=0), ValueError, "curvature_every"),
+    (dict(curvature_every=1.5), TypeError, "curvature_every"), (dict(curvature_tol=0.0), ValueError, "curvature_tol"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, error, match):
     args = dict(lr=0.1, steps=3) | kwargs
@@ -90,23 +108,26 @@ def test_bad_model_and_dataset():
         smoothness_path("mlp", gaussian_clouds(), lr=0.1, steps=2)
     with pytest.raises(TypeError, match="dataset"):
         smoothness_path(MLP(2, [4], 3), (torch.zeros(3, 2), torch.zeros(3)), lr=0.1, steps=2)
+    with pytest.raises(ValueError, match="does not fit the model"):
+        smoothness_path(MLP(5, [4], 3), gaussian_clouds(), lr=0.1, steps=2)
+    with pytest.raises(ValueError, match="3 classes"):
+        smoothness_path(MLP(2, [4], 4), gaussian_clouds(), lr=0.1, steps=2)
     frozen = MLP(2, [4], 3).requires_grad_(False)
     with pytest.raises(ValueError, match="trainable"):
         smoothness_path(frozen, gaussian_clouds(), lr=0.1, steps=2)
 
 
-def test_the_figure_plots_every_path_and_the_clipped_paths_stability_line():
+def test_the_figure_plots_every_path_and_lambda_max_where_measured():
     from flatlab.widgets.adaptive import smoothness_figure
 
     ds = gaussian_clouds(seed=0)
-    clipped = smoothness_path(MLP(2, [16], 3, seed=0), ds, lr=4.0, steps=8, clip=0.2)
+    clipped = smoothness_path(MLP(2, [16], 3, seed=0), ds, lr=4.0, steps=8, clip=0.2, curvature_every=4)
     plain = smoothness_path(MLP(2, [16], 3, seed=0), ds, lr=0.1, steps=8)
     fig = smoothness_figure({"clipped": clipped, "plain": plain})
     names = [t.name for t in fig.data]
-    assert names == ["clipped", "h·L̂ = 2 for clipped", "plain"]
+    assert names == ["clipped: midpoint estimate L̂", "clipped: λ_max at the iterate", "plain: midpoint estimate L̂"]
     assert list(fig.data[0].y) == pytest.approx(list(clipped.smoothness))
-    line = fig.data[1]
-    assert [y * 4.0 * 0.2 / x for x, y in zip(line.x, line.y)] == pytest.approx([2.0] * len(line.x))
+    assert list(fig.data[1].y) == pytest.approx(list(clipped.lambda_max.iloc[[0, 4]]))
     with pytest.raises(ValueError, match="paths"):
         smoothness_figure({})
     with pytest.raises(ValueError, match="smoothness"):

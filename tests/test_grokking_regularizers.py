@@ -65,6 +65,13 @@ def test_neuron_gains_are_the_readout_column_norms_and_the_batchnorm_scale():
     expected = torch.sqrt((m.out.weight.detach() ** 2).sum(0))
     assert torch.allclose(g["readout"], expected) and torch.allclose(g["batchnorm"], torch.linspace(-2, 2, 8).abs())
     assert set(gk.neuron_gains(ModularMLP(p=7, embed_dim=4, hidden=8))) == {"readout"}
+    # the effective gain: the spread of what the readout sees from each neuron times its readout column's norm
+    h = gk.hidden_outputs(m, X)
+    assert torch.allclose(m.out(h), logits(copy.deepcopy(m), X), atol=1e-5)      # what the readout sees, exactly
+    assert torch.allclose(gk.neuron_gains(m, X)["effective"], h.std(0) * expected)
+    for bad, error in ((X.float(), ValueError), (X[:1], ValueError), (X + 7, ValueError), ("pairs", TypeError)):
+        with pytest.raises(error, match="x"):
+            gk.neuron_gains(m, bad)
     with pytest.raises(TypeError, match="ModularMLP"):
         gk.neuron_gains(torch.nn.Linear(2, 2))
 

@@ -9,7 +9,8 @@ h = η·min(1, c/‖g‖) shrinks exactly where the curvature is large.
 :func:`smoothness_path` runs full-batch gradient descent, clipped or not, and estimates the local smoothness of every
 step the way the authors' code does: the gradient change from the iterate to the midpoint of the step, divided by the
 distance, L̂_t = ‖∇L(w_t − ½h_t g_t) − ∇L(w_t)‖ / (½h_t‖g_t‖). It also records what an unclipped step of ``lr`` from
-the same point would have done to the loss. Departures from the paper: the whole training set is the batch (they
+the same point would have done to the loss, and — every ``curvature_every`` steps — the top Hessian eigenvalue λ_max
+at the iterate, a measure of the curvature that does not depend on the step. Departures from the paper: the whole training set is the batch (they
 measured minibatch gradients along SGD training of an LSTM and a ResNet), and the estimate uses the midpoint only (their
 code's default, one point on the segment).
 """
@@ -25,13 +26,13 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from .. import _validate as _v
 from ..data import Dataset
 from ..train import make_loss
-from ..train.core import check_dataset
+from ..train.core import _check_model_fits, check_dataset
 
-COLUMNS = ("step", "train_loss", "grad_norm", "step_size", "smoothness", "plain_change")
+COLUMNS = ("step", "train_loss", "grad_norm", "step_size", "smoothness", "plain_change", "lambda_max")
 
 
 def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *, clip: float | None = None,
-                    loss: str = "auto") -> pd.DataFrame:
+                    loss: str = "auto", curvature_every: int | None = None, curvature_tol: float = 1e-3) -> pd.DataFrame:
     """Train ``model`` in place by full-batch gradient descent for ``steps`` steps, clipping the gradient norm at
     ``clip`` (none when None), and return one row per step.
 
@@ -41,6 +42,12 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
     unclipped step w_t − lr·g_t would have made (without clipping: the step taken). The run stops at the first
     non-finite loss, gradient or smoothness; ``df.attrs["diverged_step"]`` is that step (None when it ran to the end). Each step
     costs two gradients and one loss.
+
+    With ``curvature_every`` = k, every k-th iterate (steps 0, k, 2k, …) also gets ``lambda_max``, the top Hessian
+    eigenvalue of the training loss there (Lanczos, ``flatlab.curvature.top_eigenvalues`` with ``curvature_tol``; NaN
+    at the other steps). It measures the curvature at the iterate whatever the step: the midpoint estimate of a
+    clipped step of fixed length ηc reads ‖∇L(w_mid) − g‖ over that fixed distance, which grows with ‖g‖ by itself
+    wherever the step overshoots, and λ_max is the check on it.
 
     >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
     >>> df = smoothness_path(MLP(2, [16], 3, seed=0), gaussian_clouds(), lr=4.0, steps=20, clip=0.5)
@@ -53,7 +60,10 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
     lr = _v.positive("lr", lr)
     steps = _v.integer("steps", steps, 1)
     clip = _v.positive("clip", clip, allow_none=True)
+    curvature_every = _v.integer("curvature_every", curvature_every, 1, allow_none=True)
+    curvature_tol = _v.positive("curvature_tol", curvature_tol)
     loss_fn = make_loss(dataset, loss)
+    _check_model_fits(model, dataset, loss_fn)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters (requires_grad=True) to step")
@@ -85,7 +95,15 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
             with torch.no_grad():
                 vector_to_parameters(w - lr * g, params)
                 plain = float(loss_fn(model(x), y)) - value
-        rows.append(dict(step=t, train_loss=value, grad_norm=norm, step_size=h, smoothness=smooth, plain_change=plain))
+        lam = math.nan
+        if curvature_every is not None and t % curvature_every == 0:
+            from ..curvature import top_eigenvalues
+
+            with torch.no_grad():
+                vector_to_parameters(w, params)
+            lam = float(top_eigenvalues(model, loss_fn, (x, y), k=1, tol=curvature_tol)[0])
+        rows.append(dict(step=t, train_loss=value, grad_norm=norm, step_size=h, smoothness=smooth, plain_change=plain,
+                         lambda_max=lam))
         w = w - h * g
     with torch.no_grad():
         vector_to_parameters(w, params)
@@ -103,7 +121,9 @@ def path_summary(path: pd.DataFrame) -> dict[str, float]:
     """The figures chapter 06 reads off a :func:`smoothness_path`: ``spread`` (largest L̂ / smallest),
     ``rank_correlation`` (Spearman's, of L̂ with ‖g‖), ``median_hL`` and ``max_hL`` (the step times the local smoothness,
     h·L̂ — 2 is the stability limit of a quadratic with that curvature), ``share_raised`` (the fraction of steps whose
-    ``plain_change`` is positive: an unclipped step would have raised the loss) and ``median_plain_change``.
+    ``plain_change`` is positive: an unclipped step would have raised the loss) and ``median_plain_change``; with a
+    ``lambda_max`` column measured at two or more steps also ``lambda_spread``, ``lambda_rank_correlation`` (of λ_max
+    with ‖g‖ at those steps), ``median_h_lambda`` (h·λ_max there) and ``lambda_points``.
 
     >>> df = pd.DataFrame(dict(grad_norm=[1.0, 2.0, 4.0], smoothness=[0.5, 1.0, 3.0], step_size=[2.0, 1.0, 0.5],
     ...                        plain_change=[-0.1, 0.2, 0.3]))
@@ -117,8 +137,15 @@ def path_summary(path: pd.DataFrame) -> dict[str, float]:
     if len(path) < 2:
         raise ValueError(f"path has {len(path)} row(s): a summary needs at least 2 steps")
     h_l = path.step_size * path.smoothness
-    return dict(spread=float(path.smoothness.max() / path.smoothness.min()),
-                rank_correlation=float(spearmanr(path.grad_norm, path.smoothness).statistic),
-                median_hL=float(h_l.median()), max_hL=float(h_l.max()),
-                share_raised=float((path.plain_change > 0).mean()),
-                median_plain_change=float(path.plain_change.median()))
+    out = dict(spread=float(path.smoothness.max() / path.smoothness.min()),
+               rank_correlation=float(spearmanr(path.grad_norm, path.smoothness).statistic),
+               median_hL=float(h_l.median()), max_hL=float(h_l.max()),
+               share_raised=float((path.plain_change > 0).mean()),
+               median_plain_change=float(path.plain_change.median()))
+    measured = path.dropna(subset=["lambda_max"]) if "lambda_max" in path else path.iloc[:0]
+    if len(measured) >= 2:
+        out.update(lambda_spread=float(measured.lambda_max.max() / measured.lambda_max.min()),
+                   lambda_rank_correlation=float(spearmanr(measured.grad_norm, measured.lambda_max).statistic),
+                   median_h_lambda=float((measured.step_size * measured.lambda_max).median()),
+                   lambda_points=len(measured))
+    return out

@@ -40,7 +40,8 @@ The package, one concept per module (everything is re-exported here, so ``flatla
 - ``cache``: :func:`cached_grok` and the cache version;
 - ``fourier``: the embedding's Fourier energy, top-k fraction, key frequencies, neuron IPR and its threshold;
 - ``pruning``: :func:`prune_neurons`, :func:`accuracy_on`, :func:`pruning_report`;
-- ``gains``: :func:`neuron_gains` (readout norm and BatchNorm scale of each hidden neuron);
+- ``gains``: :func:`hidden_outputs`, :func:`neuron_gains` (readout norm, BatchNorm scale and effective gain of each
+  hidden neuron);
 - ``phases``: ``PHASES``, :func:`classify_phase`, :func:`phase_sweep`.
 
 ⊥Grad lives in ``flatlab.optim.orthograd``; ``OrthoGrad``, ``orthogonal_gradient`` and
@@ -59,7 +60,7 @@ from .fourier import (
     ipr_threshold as ipr_threshold, key_frequencies as key_frequencies, neuron_ipr as neuron_ipr,
     neuron_spectra as neuron_spectra, top_k_fraction as top_k_fraction,
 )
-from .gains import neuron_gains as neuron_gains
+from .gains import hidden_outputs as hidden_outputs, neuron_gains as neuron_gains
 from .losses import (
     LOSSES as LOSSES, log_stablemax as log_stablemax, loss_function as loss_function, stablemax as stablemax,
     stablemax_cross_entropy as stablemax_cross_entropy, stablemax_s as stablemax_s,

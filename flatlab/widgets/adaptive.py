@@ -69,27 +69,25 @@ def eos_figure(history: pd.DataFrame, lr: float, beta1: float = 0.9, title: str 
 
 
 def smoothness_figure(paths: dict[str, pd.DataFrame], title: str | None = None) -> go.Figure:
-    """The local smoothness L̂ against the gradient norm ‖g‖ at every step of each path (log–log, colour = step), with
-    each clipped path's edge-of-stability line h·L̂ = 2, i.e. L̂ = 2‖g‖/(η c) where the clip is active."""
+    """The curvature met along each path against the gradient norm there, log–log, one colour per path: λ_max at
+    the iterates where it was measured (filled) and the midpoint estimate L̂ of every step (open, fainter)."""
     require_items("paths", paths, "{label: flatlab.adaptive.smoothness_path(...)}")
     fig = go.Figure()
-    symbols = ("circle", "diamond", "square", "x")
     for i, (label, df) in enumerate(paths.items()):
-        require_rows(f"paths[{label!r}]", df, ("step", "grad_norm", "smoothness", "step_size"),
+        require_rows(f"paths[{label!r}]", df, ("step", "grad_norm", "smoothness"),
                      "the rows of flatlab.adaptive.smoothness_path")
-        fig.add_scatter(x=df.grad_norm, y=df.smoothness, mode="markers", name=label,
-                        marker=dict(color=df.step, colorscale="Viridis", symbol=symbols[i % len(symbols)], size=7,
-                                    line=dict(color=color(i), width=1),
-                                    showscale=i == 0, colorbar=dict(title="step", x=1.02)),
-                        hovertemplate="‖g‖ %{x:.3g}<br>L̂ %{y:.3g}<extra>" + label + "</extra>")
-        lr, clip = df.attrs.get("lr"), df.attrs.get("clip")
-        if lr and clip:
-            g = np.geomspace(max(clip, df.grad_norm.min()), df.grad_norm.max(), 20)
-            fig.add_scatter(x=g, y=2 * g / (lr * clip), mode="lines", line=dict(color=color(i), dash="dash"),
-                            name=f"h·L̂ = 2 for {label}")
-    fig.update_xaxes(type="log", title="gradient norm ‖∇L‖ (log)")
-    fig.update_yaxes(type="log", title="local smoothness L̂ (log)")
-    fig.update_layout(title=title or "Local smoothness against the gradient norm, one point per step",
+        fig.add_scatter(x=df.grad_norm, y=df.smoothness, mode="markers", name=f"{label}: midpoint estimate L̂",
+                        marker=dict(color=color(i), symbol="circle-open", size=6), opacity=0.45,
+                        customdata=df.step, hovertemplate="step %{customdata}<br>‖g‖ %{x:.3g}<br>L̂ %{y:.3g}<extra></extra>")
+        measured = df.dropna(subset=["lambda_max"]) if "lambda_max" in df else df.iloc[:0]
+        if len(measured):
+            fig.add_scatter(x=measured.grad_norm, y=measured.lambda_max, mode="markers",
+                            name=f"{label}: λ_max at the iterate", marker=dict(color=color(i), size=9),
+                            customdata=measured.step,
+                            hovertemplate="step %{customdata}<br>‖g‖ %{x:.3g}<br>λ_max %{y:.3g}<extra></extra>")
+    fig.update_xaxes(type="log", title="gradient norm ‖∇L‖ at the iterate (log)")
+    fig.update_yaxes(type="log", title="curvature: λ_max, or the midpoint estimate L̂ (log)")
+    fig.update_layout(title=title or "The curvature met along each path against the gradient norm, one point per step",
                       legend=dict(orientation="h", y=-0.25))
     return fig
 
