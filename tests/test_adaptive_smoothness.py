@@ -49,6 +49,7 @@ def test_lambda_max_at_every_kth_iterate_is_the_top_hessian_eigenvalue():
     assert df.lambda_max.iloc[[1, 3]].isna().all()
     s = path_summary(df)
     assert s["lambda_points"] == 3 and s["lambda_spread"] == pytest.approx(1.0, abs=1e-5)
+    assert math.isnan(s["lambda_rank_correlation"]) or abs(s["lambda_rank_correlation"]) <= 1
     assert s["median_h_lambda"] == pytest.approx(0.05 * top, rel=1e-5)
     assert "lambda_max" in df and smoothness_path(model, ds, lr=0.05, steps=2).lambda_max.isna().all()
 
@@ -79,7 +80,8 @@ def test_the_model_ends_at_the_last_iterate_and_the_loss_column_follows_the_step
     df = smoothness_path(model, ds, lr=0.5, steps=4)
     # without clipping plain_change is the change of the step taken: consecutive losses
     assert df.plain_change.iloc[:-1].to_numpy() == pytest.approx(df.train_loss.diff().iloc[1:].to_numpy())
-    final = float(make_loss(ds)(model(ds.train[0]), ds.train[1]))
+    with torch.no_grad():
+        final = float(make_loss(ds)(model(ds.train[0]), ds.train[1]))
     assert df.train_loss.iloc[-1] + df.plain_change.iloc[-1] == pytest.approx(final, rel=1e-6)
 
 
@@ -148,3 +150,16 @@ def test_path_summary_against_hand_computed_figures():
         path_summary(df.iloc[:1])
     with pytest.raises(ValueError, match="step_size"):
         path_summary(df.drop(columns="step_size"))
+
+
+def test_rank_correlation_of_a_constant_series_is_nan_without_a_warning():
+    import warnings
+
+    import pandas as pd
+
+    from flatlab.adaptive.smoothness import _rank_correlation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(_rank_correlation(pd.Series([1.0, 1.0, 1.0]), pd.Series([1.0, 2.0, 3.0])))
+    assert _rank_correlation(pd.Series([1.0, 2.0, 3.0]), pd.Series([3.0, 2.0, 1.0])) == pytest.approx(-1.0)

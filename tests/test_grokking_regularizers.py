@@ -74,6 +74,8 @@ def test_neuron_gains_are_the_readout_column_norms_and_the_batchnorm_scale():
             gk.neuron_gains(m, bad)
     with pytest.raises(TypeError, match="ModularMLP"):
         gk.neuron_gains(torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="ModularMLP"):
+        gk.hidden_outputs(torch.nn.Linear(2, 2), X)
 
 
 def test_gain_figure_one_panel_per_entry_and_bad_entries():

@@ -10,9 +10,9 @@ h = η·min(1, c/‖g‖) shrinks exactly where the curvature is large.
 step the way the authors' code does: the gradient change from the iterate to the midpoint of the step, divided by the
 distance, L̂_t = ‖∇L(w_t − ½h_t g_t) − ∇L(w_t)‖ / (½h_t‖g_t‖). It also records what an unclipped step of ``lr`` from
 the same point would have done to the loss, and — every ``curvature_every`` steps — the top Hessian eigenvalue λ_max
-at the iterate, a measure of the curvature that does not depend on the step. Departures from the paper: the whole training set is the batch (they
-measured minibatch gradients along SGD training of an LSTM and a ResNet), and the estimate uses the midpoint only (their
-code's default, one point on the segment).
+at the iterate, a measure of the curvature that does not depend on the step. Departures from the paper: the whole
+training set is the batch (they measured minibatch gradients along SGD training of an LSTM and a ResNet), and the
+estimate uses the midpoint only (their code's default, one point on the segment).
 """
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
     h_t = lr·min(1, clip/‖g_t‖) (lr without clipping); ``smoothness`` L̂_t, the gradient change over the first half of
     the step divided by its length (module docstring); ``plain_change`` — the change of the training loss that an
     unclipped step w_t − lr·g_t would have made (without clipping: the step taken). The run stops at the first
-    non-finite loss, gradient or smoothness; ``df.attrs["diverged_step"]`` is that step (None when it ran to the end). Each step
-    costs two gradients and one loss.
+    non-finite loss, gradient or smoothness; ``df.attrs["diverged_step"]`` is that step (None when it ran to the end).
+    Each step costs two gradients and one loss.
 
     With ``curvature_every`` = k, every k-th iterate (steps 0, k, 2k, …) also gets ``lambda_max``, the top Hessian
     eigenvalue of the training loss there (Lanczos, ``flatlab.curvature.top_eigenvalues`` with ``curvature_tol``; NaN
@@ -117,35 +117,42 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
     return df
 
 
+def _rank_correlation(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rank correlation; NaN (and no warning) when either series is constant."""
+    from scipy.stats import spearmanr
+
+    if a.nunique() < 2 or b.nunique() < 2:
+        return math.nan
+    return float(spearmanr(a, b).statistic)
+
+
 def path_summary(path: pd.DataFrame) -> dict[str, float]:
     """The figures chapter 06 reads off a :func:`smoothness_path`: ``spread`` (largest L̂ / smallest),
     ``rank_correlation`` (Spearman's, of L̂ with ‖g‖), ``median_hL`` and ``max_hL`` (the step times the local smoothness,
     h·L̂ — 2 is the stability limit of a quadratic with that curvature), ``share_raised`` (the fraction of steps whose
     ``plain_change`` is positive: an unclipped step would have raised the loss) and ``median_plain_change``; with a
     ``lambda_max`` column measured at two or more steps also ``lambda_spread``, ``lambda_rank_correlation`` (of λ_max
-    with ‖g‖ at those steps), ``median_h_lambda`` (h·λ_max there) and ``lambda_points``.
+    with ‖g‖ at those steps; NaN when λ_max is constant), ``median_h_lambda`` (h·λ_max there) and ``lambda_points``.
 
     >>> df = pd.DataFrame(dict(grad_norm=[1.0, 2.0, 4.0], smoothness=[0.5, 1.0, 3.0], step_size=[2.0, 1.0, 0.5],
     ...                        plain_change=[-0.1, 0.2, 0.3]))
     >>> {k: round(v, 3) for k, v in path_summary(df).items()}
     {'spread': 6.0, 'rank_correlation': 1.0, 'median_hL': 1.0, 'max_hL': 1.5, 'share_raised': 0.667, 'median_plain_change': 0.2}
     """
-    from scipy.stats import spearmanr
-
     _v.rows("path", path, ("grad_norm", "smoothness", "step_size", "plain_change"),
-                 "the rows of flatlab.adaptive.smoothness_path")
+            "the rows of flatlab.adaptive.smoothness_path")
     if len(path) < 2:
         raise ValueError(f"path has {len(path)} row(s): a summary needs at least 2 steps")
     h_l = path.step_size * path.smoothness
     out = dict(spread=float(path.smoothness.max() / path.smoothness.min()),
-               rank_correlation=float(spearmanr(path.grad_norm, path.smoothness).statistic),
+               rank_correlation=_rank_correlation(path.grad_norm, path.smoothness),
                median_hL=float(h_l.median()), max_hL=float(h_l.max()),
                share_raised=float((path.plain_change > 0).mean()),
                median_plain_change=float(path.plain_change.median()))
     measured = path.dropna(subset=["lambda_max"]) if "lambda_max" in path else path.iloc[:0]
     if len(measured) >= 2:
         out.update(lambda_spread=float(measured.lambda_max.max() / measured.lambda_max.min()),
-                   lambda_rank_correlation=float(spearmanr(measured.grad_norm, measured.lambda_max).statistic),
+                   lambda_rank_correlation=_rank_correlation(measured.grad_norm, measured.lambda_max),
                    median_h_lambda=float((measured.step_size * measured.lambda_max).median()),
                    lambda_points=len(measured))
     return out

@@ -10,9 +10,20 @@ from .. import _validate as _v
 from ..models import ModularMLP
 
 
+def _check(model, x) -> None:
+    if not isinstance(model, ModularMLP):
+        raise TypeError(f"model must be a ModularMLP, got {type(model).__name__}")
+    _v.instance("x", x, torch.Tensor, "a tensor of integer pairs, shape (batch, 2)")
+    if x.dim() != 2 or x.shape[1] != 2 or x.dtype not in (torch.long, torch.int32, torch.int64) or len(x) < 2:
+        raise ValueError(f"x must be at least two integer pairs of shape (batch, 2), got {tuple(x.shape)} {x.dtype}")
+    if x.min() < 0 or x.max() >= model.p:
+        raise ValueError(f"x must hold residues in 0..{model.p - 1}")
+
+
 def hidden_outputs(model: ModularMLP, x: torch.Tensor) -> torch.Tensor:
     """What the readout sees from each hidden neuron on pairs ``x``, shape (len(x), hidden): the ReLU units, after the
     BatchNorm (with its running statistics) when the model has one. No dropout, no gradients."""
+    _check(model, x)
     with torch.no_grad():
         d = model.embed_a.weight.shape[1]
         w = model.hidden.weight
@@ -41,10 +52,5 @@ def neuron_gains(model: ModularMLP, x: torch.Tensor | None = None) -> dict[str, 
         if model.norm is not None:
             gains["batchnorm"] = model.norm.weight.abs().clone()
         if x is not None:
-            _v.instance("x", x, torch.Tensor, "a tensor of integer pairs, shape (batch, 2)")
-            if x.dim() != 2 or x.shape[1] != 2 or x.dtype not in (torch.long, torch.int32, torch.int64) or len(x) < 2:
-                raise ValueError(f"x must be at least two integer pairs of shape (batch, 2), got {tuple(x.shape)} {x.dtype}")
-            if x.min() < 0 or x.max() >= model.p:
-                raise ValueError(f"x must hold residues in 0..{model.p - 1}")
             gains["effective"] = hidden_outputs(model, x).std(0) * gains["readout"]
     return gains
