@@ -44,8 +44,8 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
     Each step costs two gradients and one loss.
 
     With ``curvature_every`` = k, every k-th iterate (steps 0, k, 2k, …) also gets ``lambda_max``, the top Hessian
-    eigenvalue of the training loss there (Lanczos, ``flatlab.curvature.top_eigenvalues`` with ``curvature_tol``; NaN
-    at the other steps). It measures the curvature at the iterate whatever the step: the midpoint estimate of a
+    eigenvalue of the training loss there (Lanczos with ``curvature_tol``, warm-started from the previous measurement by
+    ``flatlab.curvature.SharpestDirections``; NaN at the other steps). It measures the curvature at the iterate whatever the step: the midpoint estimate of a
     clipped step of fixed length ηc reads ‖∇L(w_mid) − g‖ over that fixed distance, which grows with ‖g‖ by itself
     wherever the step overshoots, and λ_max is the check on it.
 
@@ -68,6 +68,10 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
     if not params:
         raise ValueError("model has no trainable parameters (requires_grad=True) to step")
     x, y = dataset.train
+    if curvature_every is not None:  # warm-started from the last iterate's eigenvector: the iterates are close
+        from ..curvature import SharpestDirections
+
+        directions = SharpestDirections(model, loss_fn, (x, y), tol=curvature_tol)
 
     def loss_and_grad(w: torch.Tensor) -> tuple[float, torch.Tensor]:
         vector_to_parameters(w, params)
@@ -97,11 +101,9 @@ def smoothness_path(model: nn.Module, dataset: Dataset, lr: float, steps: int, *
                 plain = float(loss_fn(model(x), y)) - value
         lam = math.nan
         if curvature_every is not None and t % curvature_every == 0:
-            from ..curvature import top_eigenvalues
-
             with torch.no_grad():
                 vector_to_parameters(w, params)
-            lam = float(top_eigenvalues(model, loss_fn, (x, y), k=1, tol=curvature_tol)[0])
+            lam = float(directions(1)[0][0])
         rows.append(dict(step=t, train_loss=value, grad_norm=norm, step_size=h, smoothness=smooth, plain_change=plain,
                          lambda_max=lam))
         w = w - h * g
