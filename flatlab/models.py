@@ -115,11 +115,16 @@ class ModularMLP(nn.Module):
         self.norm = nn.BatchNorm1d(hidden) if _v.boolean("batchnorm", batchnorm) else None
         _scale_init(self, init_scale)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def check_pairs(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` when it is integer pairs of shape (batch, 2) with residues in 0..p−1; else a ValueError."""
         if x.dim() != 2 or x.shape[1] != 2 or x.dtype not in (torch.long, torch.int32, torch.int64):
             raise ValueError(f"input x must be integer pairs of shape (batch, 2), got {tuple(x.shape)} {x.dtype}")
         if x.numel() and (x.min() < 0 or x.max() >= self.p):
             raise ValueError(f"input x must hold residues in 0..{self.p - 1}")
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_pairs(x)
         h = torch.cat([self.embed_a(x[:, 0]), self.embed_b(x[:, 1])], dim=1)
         h = torch.relu(self.hidden(h))
         return self.out(h if self.norm is None else self.norm(h))

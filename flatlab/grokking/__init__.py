@@ -32,7 +32,7 @@ Power et al., arXiv:2201.02177.
 The package, one concept per module (everything is re-exported here, so ``flatlab.grokking.X`` works as before):
 
 - ``losses``: StableMax, its log and cross-entropy, :func:`loss_function` (``LOSSES``);
-- ``forward``: :func:`logits` (the fast table form), :func:`nlm_cosine`, :func:`weight_norm`;
+- ``forward``: :func:`logits` and :func:`hidden_units` (the fast table form), :func:`nlm_cosine`, :func:`weight_norm`;
 - ``collapse``: :func:`softmax_collapse` and :class:`CollapseProbe`;
 - ``transformer``: :class:`OneLayerTransformer`;
 - ``recipe``: :class:`GrokConfig`, :class:`GrokRun`, :func:`threads`, :func:`build`, :func:`grok`;
@@ -54,7 +54,9 @@ from ..optim import orthogonal_gradient as orthogonal_gradient
 from ..optim import orthogonalize_gradients_ as orthogonalize_gradients_
 from .cache import cached_grok as cached_grok
 from .collapse import CollapseProbe as CollapseProbe, softmax_collapse as softmax_collapse
-from .forward import logits as logits, nlm_cosine as nlm_cosine, weight_norm as weight_norm
+from .forward import (
+    hidden_units as hidden_units, logits as logits, nlm_cosine as nlm_cosine, weight_norm as weight_norm,
+)
 from .fourier import (
     embedding_matrix as embedding_matrix, fourier_energy as fourier_energy, ipr as ipr,
     ipr_threshold as ipr_threshold, key_frequencies as key_frequencies, neuron_ipr as neuron_ipr,

@@ -1,4 +1,4 @@
-"""The model's side of training: :func:`logits` (a ModularMLP through its fast table form), the
+"""The model's side of training: :func:`logits` and :func:`hidden_units` (a ModularMLP through its fast table form), the
 naive-loss-minimization cosine :func:`nlm_cosine` and :func:`weight_norm` (Omnigrok)."""
 from __future__ import annotations
 
@@ -12,12 +12,27 @@ from torch import nn
 from ..models import ModularMLP
 
 
+def hidden_units(model: ModularMLP, x: torch.Tensor, dropout: float = 0.0, training: bool = False) -> torch.Tensor:
+    """What a ``ModularMLP``'s readout sees on pairs ``x``, shape (len(x), hidden), through the fast table form
+    W·[E_a(a); E_b(b)] + c = T_a[a] + T_b[b] with T_a = E_a W_aᵀ, T_b = E_b W_bᵀ + c: the ReLU units, then the
+    BatchNorm (``batchnorm=True``; batch statistics when ``training``, updating the running ones, else the running
+    ones, whatever the module's mode), then ``dropout`` when ``training``."""
+    d = model.embed_a.weight.shape[1]
+    w = model.hidden.weight
+    table_a = model.embed_a.weight @ w[:, :d].T
+    table_b = torch.addmm(model.hidden.bias, model.embed_b.weight, w[:, d:].T)
+    h = torch.relu(F.embedding(x[:, 0], table_a) + F.embedding(x[:, 1], table_b))
+    if model.norm is not None:
+        n = model.norm
+        h = F.batch_norm(h, n.running_mean, n.running_var, n.weight, n.bias, training, n.momentum, n.eps)
+    if dropout and training:  # F.dropout's law (keep with probability 1 − p, scale by 1/(1 − p)); rand is 3× faster
+        h = h * ((torch.rand_like(h) >= dropout).to(h.dtype) / (1 - dropout))
+    return h
+
+
 def logits(model: nn.Module, x: torch.Tensor, dropout: float = 0.0, training: bool = False) -> torch.Tensor:
-    """The model's logits on pairs ``x``; for a ``ModularMLP`` through the fast table form
-    W·[E_a(a); E_b(b)] + c = T_a[a] + T_b[b] with T_a = E_a W_aᵀ, T_b = E_b W_bᵀ + c (same function,
-    same gradients, fewer flops). ``dropout`` applies to the hidden ReLU units when ``training``; a BatchNorm
-    (``batchnorm=True``) uses batch statistics when ``training`` and its running statistics otherwise, whatever the
-    module's mode.
+    """The model's logits on pairs ``x``; for a ``ModularMLP`` its readout of :func:`hidden_units` (the fast table
+    form: same function, same gradients, fewer flops; ``dropout`` and a BatchNorm as described there).
 
     >>> m = ModularMLP(p=7, embed_dim=4, hidden=8, seed=0)
     >>> x = torch.tensor([[1, 2], [6, 0]])
@@ -25,17 +40,7 @@ def logits(model: nn.Module, x: torch.Tensor, dropout: float = 0.0, training: bo
     True
     """
     if isinstance(model, ModularMLP):
-        d = model.embed_a.weight.shape[1]
-        w = model.hidden.weight
-        table_a = model.embed_a.weight @ w[:, :d].T
-        table_b = torch.addmm(model.hidden.bias, model.embed_b.weight, w[:, d:].T)
-        h = torch.relu(F.embedding(x[:, 0], table_a) + F.embedding(x[:, 1], table_b))
-        if model.norm is not None:  # batch statistics when training (updating the running ones), else the running ones
-            n = model.norm
-            h = F.batch_norm(h, n.running_mean, n.running_var, n.weight, n.bias, training, n.momentum, n.eps)
-        if dropout and training:  # F.dropout's law (keep with probability 1 − p, scale by 1/(1 − p)); rand is 3× faster
-            h = h * ((torch.rand_like(h) >= dropout).to(h.dtype) / (1 - dropout))
-        return model.out(h)
+        return model.out(hidden_units(model, x, dropout, training))
     return model(x)
 
 

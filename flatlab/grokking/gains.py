@@ -4,34 +4,23 @@ BatchNorm its scale |γ|, and on given inputs its effective gain — for chapter
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .. import _validate as _v
 from ..models import ModularMLP
-
-
-def _check(model, x) -> None:
-    if not isinstance(model, ModularMLP):
-        raise TypeError(f"model must be a ModularMLP, got {type(model).__name__}")
-    _v.instance("x", x, torch.Tensor, "a tensor of integer pairs, shape (batch, 2)")
-    if x.dim() != 2 or x.shape[1] != 2 or x.dtype not in (torch.long, torch.int32, torch.int64) or len(x) < 2:
-        raise ValueError(f"x must be at least two integer pairs of shape (batch, 2), got {tuple(x.shape)} {x.dtype}")
-    if x.min() < 0 or x.max() >= model.p:
-        raise ValueError(f"x must hold residues in 0..{model.p - 1}")
+from .forward import hidden_units
 
 
 def hidden_outputs(model: ModularMLP, x: torch.Tensor) -> torch.Tensor:
     """What the readout sees from each hidden neuron on pairs ``x``, shape (len(x), hidden): the ReLU units, after the
-    BatchNorm (with its running statistics) when the model has one. No dropout, no gradients."""
-    _check(model, x)
+    BatchNorm (with its running statistics) when the model has one — :func:`~flatlab.grokking.forward.hidden_units`
+    when evaluating, after the pair check. No dropout, no gradients."""
+    if not isinstance(model, ModularMLP):
+        raise TypeError(f"model must be a ModularMLP, got {type(model).__name__}")
+    _v.instance("x", x, torch.Tensor, "a tensor of integer pairs, shape (batch, 2)")
+    if len(model.check_pairs(x)) < 2:
+        raise ValueError(f"x must be at least two integer pairs (a spread needs two), got {len(x)}")
     with torch.no_grad():
-        d = model.embed_a.weight.shape[1]
-        w = model.hidden.weight
-        h = torch.relu(model.embed_a(x[:, 0]) @ w[:, :d].T + model.embed_b(x[:, 1]) @ w[:, d:].T + model.hidden.bias)
-        if model.norm is not None:
-            n = model.norm
-            h = F.batch_norm(h, n.running_mean, n.running_var, n.weight, n.bias, False, 0.0, n.eps)
-    return h
+        return hidden_units(model, x)
 
 
 def neuron_gains(model: ModularMLP, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
