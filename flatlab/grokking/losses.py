@@ -80,7 +80,7 @@ class _StableMaxCrossEntropy(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = logits.detach().to(torch.float64)
         nonneg = x >= 0
-        s = torch.where(nonneg, x + 1, 1 / (1 - torch.clamp(x, max=0)))
+        s = stablemax_s(x)
         total = s.sum(1)
         x_y = x.gather(1, y[:, None])[:, 0]
         ctx.save_for_backward(s, nonneg, total, x_y, y)
