@@ -1,12 +1,14 @@
 """Seconds per optimizer step on an MNIST-1D MLP, as ratios to SGD measured in the same run.
 
-Goals (DESIGN.md): SAM ≤ 2.1× SGD (two forward/backward passes are the floor); MFVI with one
-sample ≤ 1.3× SGD. Every optimizer uses the same base update (SGD with momentum 0.9) so the ratios
-measure the perturbation machinery, not Adam versus SGD; MFVI with its default Adam base is
-reported against Adam too. Optimizers are timed round-robin, several rounds, and the median round
-is kept, so a busy machine slows all of them alike.
+Goals (benchmarks/goals.py): SAM and ASAM ≤ 2.05× SGD (two forward/backward passes are the floor); MFVI with
+one sample ≤ 1.5× SGD (the noise draw alone is about 0.3×); variational SAM ≤ 2.3×; MixSAM ≤ 2.6× (two passes
+and a noise draw). Every optimizer uses the same base update (SGD with momentum 0.9) so the ratios measure the
+perturbation machinery, not Adam versus SGD; MFVI with its default Adam base is reported against Adam too.
+Optimizers are timed round-robin, ROUNDS rounds of STEPS_PER_ROUND steps each, so a busy machine slows all of
+them alike; each one's figure is its fastest round (noise on a shared machine only ever adds time), and the
+median round is printed beside it.
 
-Run: python benchmarks/bench_optim.py   (about 30 s; 2 threads)
+Run: python benchmarks/bench_optim.py   (about 20 s; 2 threads)
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from flatlab.models import MLP
 from flatlab.optim import MFVI, SAM, MixSAM, VariationalSAM
 from goals import Goals
 
-WIDTH, BATCH, STEPS_PER_ROUND, ROUNDS = 256, 128, 25, 5
+WIDTH, BATCH, STEPS_PER_ROUND, ROUNDS = 256, 128, 5, 50
 N = 4000
 
 
@@ -73,17 +75,19 @@ def main() -> None:
     for _ in range(ROUNDS):
         for name, (model, opt) in runs.items():
             times[name].append(run_round(model, opt))
+    best = {n: min(t) for n, t in times.items()}
     med = {n: statistics.median(t) for n, t in times.items()}
     print(f"MNIST-1D MLP 40-{WIDTH}-{WIDTH}-10, batch {BATCH}, {torch.get_num_threads()} threads, "
-          f"median of {ROUNDS} rounds × {STEPS_PER_ROUND} steps")
+          f"fastest of {ROUNDS} rounds × {STEPS_PER_ROUND} steps (median round in brackets)")
     goals = Goals()
     for name in names:
         ref = "Adam" if name == "MFVI, Adam base" else "SGD"
-        print(f"  {name:<18} {1e3 * med[name]:7.2f} ms/step   {med[name] / med[ref]:5.2f}× {ref}")
+        print(f"  {name:<18} {1e3 * best[name]:7.2f} ms/step   {best[name] / best[ref]:5.2f}× {ref}   "
+              f"({1e3 * med[name]:.2f} ms, {med[name] / med[ref]:.2f}×)")
     for name, goal in (("SAM", "SAM / SGD step"), ("ASAM", "ASAM / SGD step"),
                        ("MFVI (1 sample)", "MFVI (1 sample) / SGD step"),
                        ("VariationalSAM", "VariationalSAM / SGD step"), ("MixSAM (m=0.5)", "MixSAM / SGD step")):
-        goals.check(goal, med[name] / med["SGD"])
+        goals.check(goal, best[name] / best["SGD"])
     return goals.finish()
 
 

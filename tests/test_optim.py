@@ -491,6 +491,70 @@ def test_mc_samples_average_the_gradients():
     assert torch.allclose(w.detach(), mu0 - lr * (g + mu0 / n), atol=1e-12)
 
 
+def test_variational_flat_layout_is_the_per_tensor_step():
+    """The variational optimizers step every bucket (group × dtype) as one flat tensor: a group mixing float32 and
+    float64 tensors, a second group with its own lr and a fixed σ, must give what the per-tensor formula gives."""
+    torch.manual_seed(0)
+    w32 = torch.nn.Parameter(torch.randn(3, 2))
+    w64 = torch.nn.Parameter(torch.randn(4, dtype=torch.float64))
+    b = torch.nn.Parameter(torch.randn(2))
+    lam, n, sigma = 2.0, 10, 0.1
+    opt = MFVI([{"params": [w32, w64]}, {"params": [b], "lr": 0.05, "learn_std": False}], lr=0.1, dataset_size=n,
+               prior_precision=lam, init_std=sigma, base_optimizer="sgd", generator=torch.Generator().manual_seed(4))
+    before = [p.detach().clone() for p in (w32, w64, b)]
+    gen = torch.Generator().manual_seed(4)  # dtypes differ: one draw per bucket, in bucket order
+    xi_a = torch.randn(6, generator=gen, dtype=torch.float32)
+    xi_b = torch.randn(4, generator=gen, dtype=torch.float64)
+    xi_c = torch.randn(2, generator=gen, dtype=torch.float32)
+    xis = [xi_a.view(3, 2), xi_b, xi_c]
+
+    def closure():
+        opt.zero_grad()
+        loss = (w32 ** 2).sum() + (w64 ** 3).sum() + (b ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    for p, mu, xi, lr, learn in zip((w32, w64, b), before, xis, (0.1, 0.1, 0.05), (True, True, False)):
+        w = mu + sigma * xi
+        g = 2 * w if p is not w64 else 3 * w ** 2
+        assert torch.allclose(p.detach(), mu - lr * (g + lam * mu / n), atol=1e-6)
+        assert torch.allclose(p.grad, g + lam * mu / n, atol=1e-6)  # .grad holds ∇_μ after the step, as before
+        s = opt.state[p]["std_param"]
+        expected = math.log(sigma) - lr * (sigma * g * xi + (lam * sigma ** 2 - 1) / n) if learn else \
+            torch.full_like(mu, math.log(sigma))
+        assert torch.allclose(s, torch.as_tensor(expected, dtype=s.dtype), atol=1e-6)
+
+
+def test_variational_state_after_load_is_still_the_flat_buffer():
+    model = MLP(2, [4], 2, seed=0)
+    opt = MFVI(model.parameters(), lr=0.1, dataset_size=10, base_optimizer="sgd", momentum=0.9)
+    x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    saved = copy.deepcopy(opt.state_dict())
+    opt.step(closure)
+    opt.load_state_dict(saved)
+    p = next(model.parameters())
+    p_state = opt.state[p]["std_param"]
+    assert torch.equal(p_state, saved["state"][0]["std_param"])
+    with torch.no_grad():
+        p_state.fill_(-3.0)  # a view of the buffer the step reads
+    assert float(opt.posterior()[0][1].max()) == pytest.approx(math.exp(-3.0))
+    opt.step(closure)
+    assert float(opt.posterior()[0][1].max()) < 0.06
+    with torch.no_grad():
+        p.data = p.data.double()
+    with pytest.raises(ValueError, match="changed from .* since the optimizer was built"):
+        opt.step(closure)
+
+
 # ----------------------------------------------------------------------------------------------
 # MFVI: the closed-form mean-field posterior of Bayesian linear regression
 # ----------------------------------------------------------------------------------------------

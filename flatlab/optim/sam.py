@@ -17,6 +17,15 @@ from ._common import ASAM_ETA, _call, _check_base_kwargs, _check_closure, _resol
 # ----------------------------------------------------------------------------------------------
 # plain update functions
 # ----------------------------------------------------------------------------------------------
+def global_norm(tensors: Sequence[Tensor]) -> float:
+    """``‖(t₁, …, t_k)‖₂``, the Euclidean norm over all the tensors together (the norm of each, then of those).
+
+    >>> global_norm([torch.tensor([3.0]), torch.tensor([[4.0]])])
+    5.0
+    """
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(tensors)))))
+
+
 def sam_perturbation(grads: Sequence[Tensor], rho: float | Sequence[float],
                      params: Sequence[Tensor] | None = None, adaptive: bool | Sequence[bool] = False,
                      eps: float = 1e-12, eta: float | Sequence[float] = ASAM_ETA) -> list[Tensor]:
@@ -41,23 +50,25 @@ def sam_perturbation(grads: Sequence[Tensor], rho: float | Sequence[float],
         [_v.non_negative(f"eta[{i}]", e) for i, e in enumerate(eta)]
     if len(rhos) != n or len(ad) != n or len(etas) != n:
         raise ValueError(f"rho, adaptive and eta must be one value or {n} values (one per tensor)")
+    if any(ad) and (params is None or len(params) != n):
+        raise ValueError("params (the weights w, one per gradient) are needed when adaptive=True")
+    return _sam_epsilon_([g.clone() for g in grads], rhos, params, ad, etas, eps)
+
+
+def _sam_epsilon_(grads: list[Tensor], rhos: list[float], params: Sequence[Tensor] | None, ad: list[bool],
+                  etas: list[float], eps: float = 1e-12) -> list[Tensor]:
+    """:func:`sam_perturbation` on checked per-tensor lists, *overwriting* ``grads`` with ε (and returning
+    them): no tensor is allocated but ASAM's ``T``, which :meth:`SAM.step` relies on to stay cheap."""
     if any(ad):
-        if params is None or len(params) != n:
-            raise ValueError("params (the weights w, one per gradient) are needed when adaptive=True")
         sel = [i for i, a in enumerate(ad) if a]                     # the adaptive tensors
         ts = torch._foreach_abs([params[i] for i in sel])             # T = |w| + η, fused over tensors
         torch._foreach_add_(ts, [etas[i] for i in sel])
-        scaled = list(grads)
-        for i, tg in zip(sel, torch._foreach_mul([grads[i] for i in sel], ts)):
-            scaled[i] = tg                                            # T g
-    else:
-        scaled = grads
-    norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(scaled))))
-    factors = [r / (norm + eps) for r in rhos]
+        torch._foreach_mul_([grads[i] for i in sel], ts)              # T g
+    norm = global_norm(grads)
     if any(ad):
-        for i, t2g in zip(sel, torch._foreach_mul([scaled[i] for i in sel], ts)):
-            scaled[i] = t2g                                           # T² g
-    return list(torch._foreach_mul(scaled, factors))
+        torch._foreach_mul_([grads[i] for i in sel], ts)              # T² g
+    torch._foreach_mul_(grads, [r / (norm + eps) for r in rhos])
+    return grads
 
 
 def asam_param_groups(model: nn.Module, eta: float = ASAM_ETA) -> list[dict]:
@@ -162,19 +173,23 @@ class SAM(Optimizer):
 
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
-        """Move every parameter to ``w + ε`` using the gradients now in ``.grad`` (saving ``w``)."""
+        """Move every parameter to ``w + ε`` using the gradients now in ``.grad`` (saving ``w``); with
+        ``zero_grad=True`` the gradients are overwritten by ε on the way (no copy of them is made)."""
         ps, gs, rhos, ads, etas = [], [], [], [], []
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                ps.append(p)
-                gs.append(p.grad)
-                rhos.append(group["rho"])
-                ads.append(group["adaptive"])
-                etas.append(group.get("eta", self.defaults["eta"]))
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            rho = _v.non_negative("rho", group["rho"])
+            adaptive = _v.boolean("adaptive", group["adaptive"])
+            eta = _v.non_negative("eta", group.get("eta", self.defaults["eta"]))
+            ps += params
+            gs += [p.grad for p in params]
+            rhos += [rho] * len(params)
+            ads += [adaptive] * len(params)
+            etas += [eta] * len(params)
         if ps:
-            eps = sam_perturbation(gs, rhos, ps, ads, eta=etas)
+            eps = _sam_epsilon_(gs if zero_grad else [g.clone() for g in gs], rhos, ps, ads, etas)
             olds = []
             for p in ps:
                 state = self.state[p]

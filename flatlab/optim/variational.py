@@ -1,6 +1,6 @@
 """Mean-field variational optimizers: the Gaussian KL and its gradients, the shared
 :class:`VariationalOptimizer` (one step: perturb, average the gradients, add the KL term, step the base) and
-MFVI (Blundell et al. 2015, arXiv:1505.05424). A little over 400 lines: the shared step is one function
+MFVI (Blundell et al. 2015, arXiv:1505.05424). About 470 lines: the shared step is one function
 with its documentation, and MFVI is its thinnest subclass."""
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ class VariationalOptimizer(Optimizer):
                     raise TypeError("parameters must be floating-point tensors")
                 _check_init_std(group["init_std"], p.dtype, std_param)
                 self.state[p]["std_param"] = torch.full_like(p, _inverse_std(group["init_std"], std_param))
-        self._mean_bufs: dict[Tensor, Tensor] = {}
+        self._layout()
         self.base_optimizer = base_cls(self._base_groups(), **base_kwargs)
 
     # -- subclass hooks -------------------------------------------------------------------------
@@ -159,17 +159,55 @@ class VariationalOptimizer(Optimizer):
         """Whether the perturbation needs ∇L_B(μ) (one pass at the mean before the perturbed ones)."""
         return False
 
-    def _perturb(self, ps: list[Tensor], sigmas: list[Tensor], mean_grads: list[Tensor] | None,
+    def _perturb(self, sigmas: list[Tensor], mean_grads: list[Tensor] | None,
                  groups: list[dict]) -> tuple[list[Tensor], list[Tensor] | None]:
-        """ε per parameter and ∂w/∂σ per parameter (None: the perturbation does not depend on σ)."""
+        """ε and ∂w/∂σ (None: the perturbation does not depend on σ), one flat tensor per bucket (see
+        :meth:`_layout`); ``sigmas`` and ``mean_grads`` are flat per bucket, ``groups`` the bucket's group."""
         raise NotImplementedError
 
     # -- plumbing ---------------------------------------------------------------------------------
+    def _layout(self) -> None:
+        """Lay the parameters of each group end to end, one *bucket* per (group, dtype, device).
+
+        Every elementwise operation of a step — σ from s, the noise, ε, the gradients of μ and s, the
+        base optimizer's update — is then one torch call on a flat tensor per bucket instead of one per
+        parameter tensor (on a CPU torch's ``_foreach_*`` calls run a loop over the tensors). Per bucket:
+        ``mu`` (the mean, gathered from the parameters each step; the base optimizer updates it and the
+        parameters are copied back from it), ``s`` (σ's parameter; ``state[p]["std_param"]`` is a view of
+        it) and ``work`` (μ + ε, copied into the parameters for the closure).
+        """
+        self._buckets: list[dict] = []
+        for gi, group in enumerate(self.param_groups):
+            kinds: dict[tuple, list[Tensor]] = {}
+            for p in group["params"]:
+                kinds.setdefault((p.dtype, p.device), []).append(p)
+            for (dtype, device), params in kinds.items():
+                sizes = [p.numel() for p in params]
+                mu, s, work, grad, sig, eps, acc, tmp, gdw, g_s, mg = (
+                    torch.empty(sum(sizes), dtype=dtype, device=device) for _ in range(11))
+                views = {k: [t.view_as(p) for t, p in zip(buf.split(sizes), params)]
+                         for k, buf in (("mu", mu), ("s", s), ("work", work), ("grad", grad))}
+                for p, v in zip(params, views["s"]):
+                    v.copy_(self.state[p]["std_param"])
+                    self.state[p]["std_param"] = v
+                self._buckets.append(dict(group=gi, params=params, sizes=sizes, mu=mu, s=s, work=work, grad=grad,
+                                          sig=sig, eps=eps, acc=acc, tmp=tmp, gdw=gdw, g_s=g_s, mg=mg, views=views,
+                                          shapes=[(p.shape, p.dtype, p.device) for p in params]))
+        self._params = [p for b in self._buckets for p in b["params"]]
+        self._mu_views = [v for b in self._buckets for v in b["views"]["mu"]]
+        self._work_views = [v for b in self._buckets for v in b["views"]["work"]]
+        first = self._buckets[0]["mu"] if self._buckets else None
+        self._one_draw = all(b["mu"].dtype == first.dtype and b["mu"].device == first.device for b in self._buckets)
+        if self._one_draw and first is not None:
+            self._xi = torch.empty(sum(b["mu"].numel() for b in self._buckets), dtype=first.dtype, device=first.device)
+            self._xi_views = list(self._xi.split([b["mu"].numel() for b in self._buckets]))
+
     def _base_groups(self) -> list[dict]:
         groups = []
-        for group in self.param_groups:
-            stds = [self.state[p]["std_param"] for p in group["params"]]
-            groups.append({"params": list(group["params"]) + stds, **{k: group[k] for k in self._base_keys}})
+        for gi, group in enumerate(self.param_groups):
+            mine = [b for b in self._buckets if b["group"] == gi]
+            groups.append({"params": [b["mu"] for b in mine] + [b["s"] for b in mine],
+                           **{k: group[k] for k in self._base_keys}})
         return groups
 
     def add_param_group(self, param_group: dict) -> None:
@@ -181,107 +219,108 @@ class VariationalOptimizer(Optimizer):
         for group, base in zip(self.param_groups, self.base_optimizer.param_groups):
             for k in self._base_keys:
                 base[k] = group[k]
+        for b in self._buckets:
+            for p, shape in zip(b["params"], b["shapes"]):
+                if (p.shape, p.dtype, p.device) != shape:
+                    raise ValueError(f"{type(self).__name__}: a parameter changed from {tuple(shape[0])} {shape[1]} on "
+                                     f"{shape[2]} to {tuple(p.shape)} {p.dtype} on {p.device} since the optimizer was "
+                                     "built; build a new optimizer for the changed model")
 
-    def _noise(self, ps: list[Tensor]) -> list[Tensor]:
-        """ξ ~ N(0, I) shaped like each parameter (one draw for all when dtypes and devices agree)."""
-        first = ps[0]
-        if all(p.dtype == first.dtype and p.device == first.device for p in ps):
-            flat = torch.randn(sum(p.numel() for p in ps), generator=self.generator, dtype=first.dtype,
-                               device=first.device)
-            return [t.view_as(p) for t, p in zip(flat.split([p.numel() for p in ps]), ps)]
-        return [torch.randn(p.shape, generator=self.generator, dtype=p.dtype, device=p.device) for p in ps]
+    def _noise(self) -> list[Tensor]:
+        """ξ ~ N(0, I), one flat tensor per bucket (one draw for all buckets when dtypes and devices agree)."""
+        if self._one_draw:  # the same numbers as torch.randn(total, generator=…), drawn into a kept buffer
+            self._xi.normal_(generator=self.generator)
+            return self._xi_views
+        return [torch.randn(b["mu"].shape, generator=self.generator, dtype=b["mu"].dtype, device=b["mu"].device)
+                for b in self._buckets]
 
-    def _sigmas(self, ss: list[Tensor]) -> list[Tensor]:
+    def _sigmas(self) -> list[Tensor]:
         if self.std_param == "log":
-            return list(torch._foreach_exp(ss))
-        return [F.softplus(s) for s in ss]
+            return [torch.exp(b["s"], out=b["sig"]) for b in self._buckets]
+        return [F.softplus(b["s"]) for b in self._buckets]
 
-    def _flat_params(self) -> tuple[list[Tensor], list[dict]]:
-        ps, groups = [], []
-        for group in self.param_groups:
-            for p in group["params"]:
-                ps.append(p)
-                groups.append(group)
-        return ps, groups
-
-    @staticmethod
-    def _take_grads(ps: list[Tensor]) -> list[Tensor]:
-        """The gradients now in ``.grad`` (zeros where None), detached from the parameters."""
+    def _take_grads(self, into: str | None = None) -> list[Tensor]:
+        """The gradients now in ``.grad`` (zeros where None), one flat tensor per bucket (the bucket's buffer
+        ``into``, or new tensors); ``.grad`` is cleared."""
         out = []
-        for p in ps:
-            out.append(p.grad if p.grad is not None else torch.zeros_like(p))
-            p.grad = None
+        for b in self._buckets:
+            params = b["params"]
+            grads = [p.grad for p in params]
+            if any(g is None for g in grads):
+                grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+            flat = [g.reshape(-1) for g in grads]
+            out.append(torch.cat(flat) if into is None else torch.cat(flat, out=b[into]))
+            for p in params:
+                p.grad = None
         return out
+
+    def _param_views(self, flats: list[Tensor]) -> list[Tensor]:
+        """Per-bucket flat tensors cut back into one view per parameter, shaped like it."""
+        return [t.view_as(p) for flat, b in zip(flats, self._buckets) for t, p in zip(flat.split(b["sizes"]), b["params"])]
 
     # -- the step ---------------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:
         """One step; returns the minibatch loss at μ when a pass at the mean is made (MixSAM with
         m < 1, variational SAM), else the loss averaged over the ``mc_samples`` samples."""
-        closure = _check_closure(closure, type(self).__name__, self._passes)
+        name = type(self).__name__
+        closure = _check_closure(closure, name, self._passes)
         self._sync()
-        ps, groups = self._flat_params()
-        ss = [self.state[p]["std_param"] for p in ps]
-        sigmas = self._sigmas(ss)
-        means = []
-        for p in ps:
-            buf = self._mean_bufs.get(p)
-            if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
-                buf = self._mean_bufs[p] = torch.empty_like(p)
-            means.append(buf)
-        torch._foreach_copy_(means, ps)
+        ps, buckets = self._params, self._buckets
+        groups = [self.param_groups[b["group"]] for b in buckets]
+        torch._foreach_copy_(self._mu_views, ps)  # μ, flat
+        sigmas = self._sigmas()
         first_loss, mean_grads, passes = None, None, 0
         if self._needs_mean_gradient():
-            first_loss = _call(closure, ps, type(self).__name__)
-            mean_grads = self._take_grads(ps)
+            first_loss = _call(closure, ps, name)
+            mean_grads = self._take_grads("mg")
             passes = 1
         n_samples = max(g["mc_samples"] for g in self.param_groups)
-        acc_mu: list[Tensor] | None = None
+        acc_mu: list[Tensor] = []
         acc_s: list[Tensor] | None = None
         losses = []
         for k in range(n_samples):
-            if k > 0:
-                torch._foreach_copy_(ps, means)
-            eps, dw = self._perturb(ps, sigmas, mean_grads, groups)
-            torch._foreach_add_(ps, eps)
+            eps, dw = self._perturb(sigmas, mean_grads, groups)
+            for b, e in zip(buckets, eps):
+                torch.add(b["mu"], e, out=b["work"])  # w = μ + ε
+            torch._foreach_copy_(ps, self._work_views)
             with frozen_bn_stats(self.model) if (self.model is not None and passes > 0) else nullcontext():
-                losses.append(_call(closure, ps, type(self).__name__))
+                losses.append(_call(closure, ps, name))
             passes += 1
-            gs = self._take_grads(ps)
-            gs_dw = None if dw is None else torch._foreach_mul(gs, dw)
+            gs = self._take_grads("acc" if k == 0 else "tmp")
+            gs_dw = None if dw is None else [torch.mul(g, d, out=b["gdw" if k == 0 else "eps"])
+                                             for g, d, b in zip(gs, dw, buckets)]
             if k == 0:
                 acc_mu, acc_s = gs, gs_dw
             else:
-                torch._foreach_add_(acc_mu, gs)
+                for a, g in zip(acc_mu, gs):
+                    a.add_(g)
                 if gs_dw is not None:
-                    torch._foreach_add_(acc_s, gs_dw)
-        torch._foreach_copy_(ps, means)
+                    for a, g in zip(acc_s, gs_dw):
+                        a.add_(g)
         if n_samples > 1:
-            torch._foreach_div_(acc_mu, float(n_samples))
-            if acc_s is not None:
-                torch._foreach_div_(acc_s, float(n_samples))
-        # ∇_μ = mean g + (λ₀/N) μ, per tensor exactly as torch's coupled weight decay computes it
-        coefs = [g["prior_precision"] / g["dataset_size"] for g in groups]
-        if len(set(coefs)) == 1:
-            g_mu = torch._foreach_add(acc_mu, means, alpha=coefs[0])
-        else:
-            g_mu = [a.add(m, alpha=c) for a, m, c in zip(acc_mu, means, coefs)]
-        inv_n = [1.0 / g["dataset_size"] for g in groups]
-        if self.std_param == "log":  # ∇_s = σ ∇_σ = σ·mean(g ⊙ ∂w/∂σ) + (λ₀σ² − 1)/N
-            g_s = torch._foreach_mul(sigmas, sigmas)
-            torch._foreach_mul_(g_s, coefs)
-            torch._foreach_sub_(g_s, inv_n)
-            if acc_s is not None:
-                torch._foreach_addcmul_(g_s, acc_s, sigmas)
-        else:  # ∇_s = sigmoid(s) ∇_σ
-            g_sigma = [(c * sd - i / sd) for sd, c, i in zip(sigmas, coefs, inv_n)]
-            if acc_s is not None:
-                torch._foreach_add_(g_sigma, acc_s)
-            g_s = [gsig * torch.sigmoid(s) for gsig, s in zip(g_sigma, ss)]
-        for p, g, s, gs_, group in zip(ps, g_mu, ss, g_s, groups):
-            p.grad = g
-            s.grad = gs_ if group["learn_std"] else None
+            for a in acc_mu + (acc_s or []):
+                a.div_(float(n_samples))
+        for i, (b, group) in enumerate(zip(buckets, groups)):
+            coef, inv_n = group["prior_precision"] / group["dataset_size"], 1.0 / group["dataset_size"]
+            torch.add(acc_mu[i], b["mu"], alpha=coef, out=b["grad"])  # ∇_μ = mean g + (λ₀/N) μ
+            sd = sigmas[i]
+            if self.std_param == "log":  # ∇_s = σ ∇_σ = σ·mean(g ⊙ ∂w/∂σ) + (λ₀σ² − 1)/N
+                g_s = torch.mul(sd, sd, out=b["g_s"])
+                g_s.mul_(coef).sub_(inv_n)
+                if acc_s is not None:
+                    g_s.addcmul_(acc_s[i], sd)
+            else:  # ∇_s = sigmoid(s) ∇_σ
+                g_s = coef * sd - inv_n / sd
+                if acc_s is not None:
+                    g_s.add_(acc_s[i])
+                g_s = g_s * torch.sigmoid(b["s"])
+            b["mu"].grad = b["grad"]
+            b["s"].grad = g_s if group["learn_std"] else None
+            for p, g in zip(b["params"], b["views"]["grad"]):
+                p.grad = g
         self.base_optimizer.step()
+        torch._foreach_copy_(ps, self._mu_views)  # the parameters are the updated mean
         if first_loss is not None:
             return first_loss
         return losses[0] if len(losses) == 1 else torch.stack([torch.as_tensor(v).detach() for v in losses]).mean()
@@ -370,8 +409,10 @@ class VariationalOptimizer(Optimizer):
             raise ValueError(f"state_dict has no 'base' entry: it was not saved by {type(self).__name__}.state_dict()")
         base = state_dict.pop("base")
         super().load_state_dict(state_dict)
-        for group, bgroup in zip(self.param_groups, self.base_optimizer.param_groups):
-            bgroup["params"] = list(group["params"]) + [self.state[p]["std_param"] for p in group["params"]]
+        for b in self._buckets:  # the loaded σ parameters go back into the flat buffers
+            for p, v in zip(b["params"], b["views"]["s"]):
+                v.copy_(self.state[p]["std_param"])
+                self.state[p]["std_param"] = v
         self.base_optimizer.load_state_dict(base)
 
     def __repr__(self) -> str:
@@ -411,6 +452,6 @@ class MFVI(VariationalOptimizer):
 
     _passes = "at mc_samples posterior samples μ + σ ⊙ ξ"
 
-    def _perturb(self, ps, sigmas, mean_grads, groups):
-        xi = self._noise(ps)
-        return list(torch._foreach_mul(sigmas, xi)), xi
+    def _perturb(self, sigmas, mean_grads, groups):
+        xi = self._noise()
+        return [torch.mul(s, x, out=b["eps"]) for s, x, b in zip(sigmas, xi, self._buckets)], xi

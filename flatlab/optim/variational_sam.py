@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import torch
 
 from .. import _validate as _v
-from .sam import sam_perturbation
+from .sam import global_norm
 from .variational import VariationalOptimizer
 
 
@@ -49,18 +48,18 @@ class MixSAM(VariationalOptimizer):
     def _needs_mean_gradient(self) -> bool:
         return any(g["mix"] < 1.0 for g in self.param_groups)
 
-    def _perturb(self, ps, sigmas, mean_grads, groups):
+    def _perturb(self, sigmas, mean_grads, groups):
         mixes = [g["mix"] for g in groups]
         if all(m == 1.0 for m in mixes):  # exactly MFVI
-            xi = self._noise(ps)
-            return list(torch._foreach_mul(sigmas, xi)), xi
-        e_sam = sam_perturbation(mean_grads, [g["rho"] for g in groups])
+            xi = self._noise()
+            return [s * x for s, x in zip(sigmas, xi)], xi
+        norm = global_norm(self._param_views(mean_grads))  # ‖g‖ over every tensor, as SAM computes it
+        e_sam = [g * (grp["rho"] / (norm + 1e-12)) for g, grp in zip(mean_grads, groups)]  # ρ g/‖g‖
         if all(m == 0.0 for m in mixes):  # exactly SAM
             return e_sam, None
-        xi = self._noise(ps)
-        eps = torch._foreach_mul(e_sam, [1.0 - m for m in mixes])
-        torch._foreach_add_(eps, torch._foreach_mul(torch._foreach_mul(sigmas, xi), mixes))
-        return list(eps), list(torch._foreach_mul(xi, mixes))
+        xi = self._noise()
+        eps = [(e * (1.0 - m)).add_((s * x).mul_(m)) for e, s, x, m in zip(e_sam, sigmas, xi, mixes)]
+        return eps, [x * m for x, m in zip(xi, mixes)]
 
 
 class VariationalSAM(VariationalOptimizer):
@@ -96,8 +95,8 @@ class VariationalSAM(VariationalOptimizer):
     def _needs_mean_gradient(self) -> bool:
         return True
 
-    def _perturb(self, ps, sigmas, mean_grads, groups):
-        scaled = torch._foreach_mul(sigmas, mean_grads)  # σ ⊙ g
-        norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(scaled))))
-        deltas = list(torch._foreach_mul(scaled, [g["rho"] / (norm + 1e-12) for g in groups]))
-        return list(torch._foreach_mul(sigmas, deltas)), deltas
+    def _perturb(self, sigmas, mean_grads, groups):
+        scaled = [s * g for s, g in zip(sigmas, mean_grads)]  # σ ⊙ g
+        norm = global_norm(self._param_views(scaled))
+        deltas = [t * (grp["rho"] / (norm + 1e-12)) for t, grp in zip(scaled, groups)]
+        return [s * d for s, d in zip(sigmas, deltas)], deltas
