@@ -67,7 +67,9 @@ def _sam_epsilon_(grads: list[Tensor], rhos: list[float], params: Sequence[Tenso
     norm = global_norm(grads)
     if any(ad):
         torch._foreach_mul_([grads[i] for i in sel], ts)              # T² g
-    torch._foreach_mul_(grads, [r / (norm + eps) for r in rhos])
+    factors = [r / (norm + eps) for r in rhos]
+    # one scalar when every tensor shares ρ: a list of scalars costs a tensor per scalar on the CPU
+    torch._foreach_mul_(grads, factors[0] if len(set(factors)) == 1 else factors)
     return grads
 
 
@@ -175,6 +177,9 @@ class SAM(Optimizer):
     def first_step(self, zero_grad: bool = False) -> None:
         """Move every parameter to ``w + ε`` using the gradients now in ``.grad`` (saving ``w``); with
         ``zero_grad=True`` the gradients are overwritten by ε on the way (no copy of them is made)."""
+        self._first_step(zero_grad)
+
+    def _first_step(self, zero_grad: bool) -> None:
         ps, gs, rhos, ads, etas = [], [], [], [], []
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
@@ -202,11 +207,17 @@ class SAM(Optimizer):
                 torch._foreach_add_([p for p, _ in moved], [e for _, e in moved])
         self._moved = ps
         if zero_grad:
-            self.zero_grad()
+            for p in ps:
+                p.grad = None
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
         """Restore ``w`` and take the base optimizer's step with the gradients at ``w + ε``."""
+        self._second_step()
+        if zero_grad:
+            self.zero_grad()
+
+    def _second_step(self) -> None:
         ps = getattr(self, "_moved", None)
         if ps is None:
             raise RuntimeError("second_step() called without first_step(): call first_step() first")
@@ -214,8 +225,6 @@ class SAM(Optimizer):
             torch._foreach_copy_(ps, [self.state[p]["old_p"] for p in ps])
         self._moved = None
         self.base_optimizer.step()
-        if zero_grad:
-            self.zero_grad()
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:
@@ -223,10 +232,10 @@ class SAM(Optimizer):
         closure = _check_closure(closure, self._name, "at w and at the perturbed point w + ε")
         params = [p for group in self.param_groups for p in group["params"]]
         loss = _call(closure, params, self._name)
-        self.first_step(zero_grad=True)
+        self._first_step(zero_grad=True)
         with frozen_bn_stats(self.model) if self.model is not None else nullcontext():
             _call(closure, params, self._name)
-        self.second_step()
+        self._second_step()
         return loss
 
     def state_dict(self) -> dict:

@@ -1,6 +1,6 @@
 """Mean-field variational optimizers: the Gaussian KL and its gradients, the shared
 :class:`VariationalOptimizer` (one step: perturb, average the gradients, add the KL term, step the base) and
-MFVI (Blundell et al. 2015, arXiv:1505.05424). About 470 lines: the shared step is one function
+MFVI (Blundell et al. 2015, arXiv:1505.05424). About 460 lines: the shared step is one function
 with its documentation, and MFVI is its thinnest subclass."""
 from __future__ import annotations
 
@@ -174,7 +174,9 @@ class VariationalOptimizer(Optimizer):
         parameter tensor (on a CPU torch's ``_foreach_*`` calls run a loop over the tensors). Per bucket:
         ``mu`` (the mean, gathered from the parameters each step; the base optimizer updates it and the
         parameters are copied back from it), ``s`` (σ's parameter; ``state[p]["std_param"]`` is a view of
-        it) and ``work`` (μ + ε, copied into the parameters for the closure).
+        it), ``work`` (μ + ε, copied into the parameters for the closure) and scratch buffers the step
+        writes into instead of allocating (``views`` cuts some of them back into per-parameter shapes,
+        for norms taken over every tensor as SAM takes them).
         """
         self._buckets: list[dict] = []
         for gi, group in enumerate(self.param_groups):
@@ -183,15 +185,17 @@ class VariationalOptimizer(Optimizer):
                 kinds.setdefault((p.dtype, p.device), []).append(p)
             for (dtype, device), params in kinds.items():
                 sizes = [p.numel() for p in params]
-                mu, s, work, grad, sig, eps, acc, tmp, gdw, g_s, mg = (
-                    torch.empty(sum(sizes), dtype=dtype, device=device) for _ in range(11))
+                mu, s, work, grad, sig, eps, acc, tmp, gdw, g_s, mg, delta = (
+                    torch.empty(sum(sizes), dtype=dtype, device=device) for _ in range(12))
                 views = {k: [t.view_as(p) for t, p in zip(buf.split(sizes), params)]
-                         for k, buf in (("mu", mu), ("s", s), ("work", work), ("grad", grad))}
+                         for k, buf in (("mu", mu), ("s", s), ("work", work), ("grad", grad), ("mg", mg),
+                                        ("delta", delta))}
                 for p, v in zip(params, views["s"]):
                     v.copy_(self.state[p]["std_param"])
                     self.state[p]["std_param"] = v
                 self._buckets.append(dict(group=gi, params=params, sizes=sizes, mu=mu, s=s, work=work, grad=grad,
-                                          sig=sig, eps=eps, acc=acc, tmp=tmp, gdw=gdw, g_s=g_s, mg=mg, views=views,
+                                          sig=sig, eps=eps, acc=acc, tmp=tmp, gdw=gdw, g_s=g_s, mg=mg, delta=delta,
+                                          views=views,
                                           shapes=[(p.shape, p.dtype, p.device) for p in params]))
         self._params = [p for b in self._buckets for p in b["params"]]
         self._mu_views = [v for b in self._buckets for v in b["views"]["mu"]]
@@ -253,10 +257,6 @@ class VariationalOptimizer(Optimizer):
             for p in params:
                 p.grad = None
         return out
-
-    def _param_views(self, flats: list[Tensor]) -> list[Tensor]:
-        """Per-bucket flat tensors cut back into one view per parameter, shaped like it."""
-        return [t.view_as(p) for flat, b in zip(flats, self._buckets) for t, p in zip(flat.split(b["sizes"]), b["params"])]
 
     # -- the step ---------------------------------------------------------------------------------
     @torch.no_grad()

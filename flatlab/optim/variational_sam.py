@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 
+import torch
+
 from .. import _validate as _v
 from .sam import global_norm
 from .variational import VariationalOptimizer
@@ -52,14 +54,19 @@ class MixSAM(VariationalOptimizer):
         mixes = [g["mix"] for g in groups]
         if all(m == 1.0 for m in mixes):  # exactly MFVI
             xi = self._noise()
-            return [s * x for s, x in zip(sigmas, xi)], xi
-        norm = global_norm(self._param_views(mean_grads))  # ‖g‖ over every tensor, as SAM computes it
-        e_sam = [g * (grp["rho"] / (norm + 1e-12)) for g, grp in zip(mean_grads, groups)]  # ρ g/‖g‖
+            return [torch.mul(s, x, out=b["eps"]) for s, x, b in zip(sigmas, xi, self._buckets)], xi
+        # ‖g‖ over every tensor, as SAM computes it (mean_grads are the buckets' "mg" buffers)
+        norm = global_norm([v for b in self._buckets for v in b["views"]["mg"]])
+        e_sam = [torch.mul(g, grp["rho"] / (norm + 1e-12), out=b["eps"])  # ρ g/‖g‖
+                 for g, grp, b in zip(mean_grads, groups, self._buckets)]
         if all(m == 0.0 for m in mixes):  # exactly SAM
             return e_sam, None
         xi = self._noise()
-        eps = [(e * (1.0 - m)).add_((s * x).mul_(m)) for e, s, x, m in zip(e_sam, sigmas, xi, mixes)]
-        return eps, [x * m for x, m in zip(xi, mixes)]
+        dws = []
+        for e, s, x, m, b in zip(e_sam, sigmas, xi, mixes, self._buckets):
+            e.mul_(1.0 - m).add_(torch.mul(s, x, out=b["work"]).mul_(m))  # (1 − m) ρ g/‖g‖ + m σ ⊙ ξ
+            dws.append(torch.mul(x, m, out=b["delta"]))                  # ∂ε/∂σ = m ξ
+        return e_sam, dws
 
 
 class VariationalSAM(VariationalOptimizer):
@@ -96,7 +103,8 @@ class VariationalSAM(VariationalOptimizer):
         return True
 
     def _perturb(self, sigmas, mean_grads, groups):
-        scaled = [s * g for s, g in zip(sigmas, mean_grads)]  # σ ⊙ g
-        norm = global_norm(self._param_views(scaled))
-        deltas = [t * (grp["rho"] / (norm + 1e-12)) for t, grp in zip(scaled, groups)]
-        return [s * d for s, d in zip(sigmas, deltas)], deltas
+        deltas = [torch.mul(s, g, out=b["delta"]) for s, g, b in zip(sigmas, mean_grads, self._buckets)]  # σ ⊙ g
+        norm = global_norm([v for b in self._buckets for v in b["views"]["delta"]])
+        for d, grp in zip(deltas, groups):
+            d.mul_(grp["rho"] / (norm + 1e-12))                        # δ = ρ σ ⊙ g / ‖σ ⊙ g‖
+        return [torch.mul(s, d, out=b["eps"]) for s, d, b in zip(sigmas, deltas, self._buckets)], deltas
