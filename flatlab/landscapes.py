@@ -65,6 +65,7 @@ class Landscape:
         self._m = torch.tensor([b.centre for b in basins], dtype=torch.float64)
         self._a = torch.tensor([b.hessian for b in basins], dtype=torch.float64)
         self._c = torch.tensor([b.floor for b in basins], dtype=torch.float64)
+        self._m_np, self._a_np, self._c_np = self._m.numpy(), self._a.numpy(), self._c.numpy()
 
     def basin(self, name: str) -> Basin:
         for b in self.basins:
@@ -90,13 +91,40 @@ class Landscape:
         return self.value_and_grad(w)[1]
 
     def value_and_grad(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """L(w) and ∇L(w) in one pass over the basins (no autograd), for optimizer loops."""
+        """L(w) and ∇L(w) in one pass over the basins (no autograd), for optimizer loops.
+
+        One float64 point of shape (2,) — what a 2-D runner asks for at every step — goes through
+        :meth:`point_value_and_grad` (NumPy: a dozen operations on arrays of a few numbers, where each torch
+        call would cost more than its arithmetic); the result agrees with the batched torch path to rounding.
+        """
+        if torch.is_tensor(w) and w.shape == (2,) and w.dtype == torch.float64 and not w.requires_grad:
+            value, grad = self.point_value_and_grad(w.numpy())
+            return torch.tensor(value, dtype=torch.float64), torch.from_numpy(grad)
         w = torch.as_tensor(w, dtype=torch.float64)
         q = self.quadratics(w) / self.temperature
         weights = torch.softmax(-q, dim=-1)  # (..., n)
         d = w.unsqueeze(-2) - self._m
         g = torch.einsum("nij,...nj->...ni", self._a, d)
         return -self.temperature * torch.logsumexp(-q, dim=-1), (weights.unsqueeze(-1) * g).sum(-2)
+
+    def point_value_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
+        """L(w) and ∇L(w) at one point ``w`` (a float64 array of shape (2,)), in NumPy.
+
+        With ``q_i = (c_i + ½ dᵢᵀA_i dᵢ)/T`` and ``dᵢ = w − m_i``: ``L = −T log Σ_i exp(−q_i)`` (shifted by
+        ``min q`` so that no term overflows) and ``∇L = Σ_i softmax(−q)_i A_i dᵢ``.
+
+        >>> land = sharp_and_flat()
+        >>> value, grad = land.point_value_and_grad(np.array([-1.0, 0.5]))   # the sharp pit's centre
+        >>> abs(value) < 1e-9, bool(np.abs(grad).max() < 1e-6)
+        (True, True)
+        """
+        d = w - self._m_np                                   # (n, 2)
+        ad = (self._a_np @ d[:, :, None])[:, :, 0]           # A_i dᵢ
+        q = (self._c_np + 0.5 * (d * ad).sum(1)) / self.temperature
+        low = q.min()
+        e = np.exp(low - q)
+        total = e.sum()
+        return float(self.temperature * (low - np.log(total))), (e / total) @ ad
 
     def hessian(self, w) -> torch.Tensor:
         """Exact Hessian at ``w`` (2×2) by automatic differentiation."""

@@ -78,3 +78,35 @@ def test_value_and_grad_matches_the_loss_and_autograd():
     land(w).sum().backward()
     assert torch.allclose(value, land(w.detach())) and torch.allclose(grad, w.grad)
     assert torch.equal(land.grad(w.detach()), grad)
+
+
+def test_one_point_value_and_grad_is_the_batched_one_to_rounding():
+    """A 2-D runner's single point goes through NumPy (point_value_and_grad): it must be the torch batch's result."""
+    import numpy as np
+    import torch
+
+    from flatlab.landscapes import sharp_and_flat
+
+    land = sharp_and_flat(temperature=0.01)  # a low temperature: the softmax weights saturate, log-sum-exp must not
+    pts = torch.tensor(np.random.default_rng(0).uniform(-40, 40, (300, 2)), dtype=torch.float64)
+    values, grads = land.value_and_grad(pts)
+    for w, v, g in zip(pts, values, grads):
+        v1, g1 = land.value_and_grad(w.clone())
+        assert torch.isfinite(v1) and abs(float(v1 - v)) <= 1e-12 * (1 + abs(float(v)))
+        assert torch.allclose(g1, g, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("momentum,noise", [(0.0, 0.0), (0.6, 0.0), (0.3, 0.5)])
+def test_trajectory_is_heavy_ball_through_the_optimizer_runner_bit_for_bit(land, momentum, noise):
+    import torch
+    from torch import nn
+
+    from flatlab.train.trajectories import HeavyBall, optimizer_trajectory
+
+    for lr, start in ((0.09, (-0.9, 0.4)), (0.11, (-0.95, 0.5)), (4.5, (2.0, 1.0))):
+        fast = trajectory(land, start, lr=lr, steps=300, momentum=momentum, noise=noise, seed=3)
+        w = nn.Parameter(torch.tensor(start, dtype=torch.float64))
+        ref = optimizer_trajectory(land, w, HeavyBall([w], lr, momentum), 300, lr, momentum, noise=noise,
+                                   generator=torch.Generator().manual_seed(3))
+        assert np.array_equal(fast.points, ref.points) and np.array_equal(fast.losses, ref.losses)
+        assert (fast.diverged, fast.diverged_step, fast.basin) == (ref.diverged, ref.diverged_step, ref.basin)

@@ -1,5 +1,6 @@
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 
 from flatlab import landscapes, plots, widgets
@@ -9,9 +10,24 @@ from flatlab.train import fit, trajectory
 
 def test_template_is_registered_with_safe_palette():
     plots.register_template()
-    import plotly.io as pio
-
     assert list(pio.templates["flatlab"].layout.colorway) == plots.PALETTE
+    # one template, not plotly_white merged with it again for every figure: the same look, without the merge
+    assert pio.templates.default == "flatlab"
+    merged = pio.templates.merge_templates("plotly_white", "flatlab")
+    assert go.Figure().layout.template.to_plotly_json() == merged.to_plotly_json()
+    assert go.Figure().layout.template.layout.font.size == 13
+
+
+def test_a_redraw_in_place_keeps_or_replaces_the_template():
+    from flatlab.widgets.base import _replace_in_place
+
+    plots.register_template()
+    fw = go.FigureWidget(go.Figure(go.Scatter(x=[0, 1], y=[1, 2]), layout=dict(title="a")))
+    _replace_in_place(fw, go.Figure(go.Scatter(x=[0, 1], y=[3, 4]), layout=dict(title="b")))
+    assert fw.layout.title.text == "b" and list(fw.data[0].y) == [3, 4]
+    assert fw.layout.template.to_plotly_json() == go.Figure().layout.template.to_plotly_json()
+    _replace_in_place(fw, go.Figure(go.Scatter(x=[0, 1], y=[3, 4]), layout=dict(template="plotly_dark")))
+    assert fw.layout.template.layout.paper_bgcolor == pio.templates["plotly_dark"].layout.paper_bgcolor
 
 
 def test_curves_mark_divergence(clouds):

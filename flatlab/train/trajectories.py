@@ -75,7 +75,12 @@ def optimizer_trajectory(landscape: Landscape, w: nn.Parameter, optimizer: torch
             diverged_step = t
             break
         points.append(w.detach().clone())
-    pts = torch.stack(points)
+    return _finish(landscape, torch.stack(points), diverged_step, lr, momentum)
+
+
+def _finish(landscape: Landscape, pts: torch.Tensor, diverged_step: int | None, lr: float,
+            momentum: float) -> Trajectory:
+    """The :class:`Trajectory` of the iterates ``pts`` (T+1, 2): their losses, and the basin of the last."""
     with torch.no_grad():
         losses = landscape(pts).numpy()
     return Trajectory(pts.numpy(), losses, float(lr), float(momentum), diverged_step is not None, diverged_step,
@@ -150,9 +155,23 @@ def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentu
     noise = _v.non_negative("noise", noise)
     seed = _v.seed("seed", seed)
     bound = _v.positive("bound", bound)
-    w = nn.Parameter(_start_point(start))
-    return optimizer_trajectory(landscape, w, HeavyBall([w], lr, momentum), steps, lr, momentum, bound, noise,
-                                torch.Generator().manual_seed(seed))
+    # HeavyBall through optimizer_trajectory, with the same arithmetic in NumPy: a torch call per operation on
+    # a 2-vector costs more than the operation, and the widgets of chapters 00 and 03 redraw 300 steps per
+    # slider move (tests/test_landscapes.py checks the two agree bit for bit)
+    generator = torch.Generator().manual_seed(seed)
+    w = _start_point(start).numpy()
+    prev, points, diverged_step = w, [w], None
+    for t in range(1, steps + 1):
+        g = landscape.point_value_and_grad(w)[1]
+        if noise:
+            g = g + noise * torch.randn(2, generator=generator, dtype=torch.float64).numpy()
+        w, prev = w - lr * g + momentum * (w - prev), w
+        size = float(np.abs(w).max())
+        if not math.isfinite(size) or size > bound:
+            diverged_step = t
+            break
+        points.append(w)
+    return _finish(landscape, torch.from_numpy(np.stack(points)), diverged_step, lr, momentum)
 
 
 def landscape_run(landscape: Landscape, start, optimizer: str | Callable[..., torch.optim.Optimizer] = "sgd",

@@ -253,4 +253,7 @@ def _replace_in_place(fw: go.FigureWidget, fig: go.Figure) -> None:
             fw.data = ()
             fw.add_traces(list(fig.data))
         fw.layout.annotations, fw.layout.shapes = (), ()
-        fw.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+        layout = fig.layout.to_plotly_json()
+        if "template" in layout and fw.layout.template.to_plotly_json() == layout["template"]:
+            del layout["template"]  # the same template again: re-validating it would cost ~10 ms of a redraw
+        fw.layout.update(layout, overwrite=True)
