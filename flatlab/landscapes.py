@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import torch
 
@@ -65,7 +67,8 @@ class Landscape:
         self._m = torch.tensor([b.centre for b in basins], dtype=torch.float64)
         self._a = torch.tensor([b.hessian for b in basins], dtype=torch.float64)
         self._c = torch.tensor([b.floor for b in basins], dtype=torch.float64)
-        self._m_np, self._a_np, self._c_np = self._m.numpy(), self._a.numpy(), self._c.numpy()
+        self._basins_py = [(tuple(map(float, b.centre)), tuple(tuple(map(float, row)) for row in b.hessian), float(b.floor))
+                           for b in basins]
 
     def basin(self, name: str) -> Basin:
         for b in self.basins:
@@ -94,8 +97,8 @@ class Landscape:
         """L(w) and ∇L(w) in one pass over the basins (no autograd), for optimizer loops.
 
         One float64 point of shape (2,) — what a 2-D runner asks for at every step — goes through
-        :meth:`point_value_and_grad` (NumPy: a dozen operations on arrays of a few numbers, where each torch
-        call would cost more than its arithmetic); the result agrees with the batched torch path to rounding.
+        :meth:`point_value_and_grad` (Python floats: a dozen multiplications, where each torch call would cost more
+        than its arithmetic); the result agrees with the batched torch path to rounding (tested).
         """
         if torch.is_tensor(w) and w.shape == (2,) and w.dtype == torch.float64 and not w.requires_grad:
             value, grad = self.point_value_and_grad(w.numpy())
@@ -108,23 +111,30 @@ class Landscape:
         return -self.temperature * torch.logsumexp(-q, dim=-1), (weights.unsqueeze(-1) * g).sum(-2)
 
     def point_value_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
-        """L(w) and ∇L(w) at one point ``w`` (a float64 array of shape (2,)), in NumPy.
+        """L(w) and ∇L(w) at one point ``w`` (a float64 array of shape (2,)), in plain Python floats.
 
         With ``q_i = (c_i + ½ dᵢᵀA_i dᵢ)/T`` and ``dᵢ = w − m_i``: ``L = −T log Σ_i exp(−q_i)`` (shifted by
-        ``min q`` so that no term overflows) and ``∇L = Σ_i softmax(−q)_i A_i dᵢ``.
+        ``min q`` so that no term overflows) and ``∇L = Σ_i softmax(−q)_i A_i dᵢ``. A few basins of two
+        coordinates are a handful of multiplications: NumPy's or torch's per-call cost would be most of it.
 
         >>> land = sharp_and_flat()
         >>> value, grad = land.point_value_and_grad(np.array([-1.0, 0.5]))   # the sharp pit's centre
         >>> abs(value) < 1e-9, bool(np.abs(grad).max() < 1e-6)
         (True, True)
         """
-        d = w - self._m_np                                   # (n, 2)
-        ad = (self._a_np @ d[:, :, None])[:, :, 0]           # A_i dᵢ
-        q = (self._c_np + 0.5 * (d * ad).sum(1)) / self.temperature
-        low = q.min()
-        e = np.exp(low - q)
-        total = e.sum()
-        return float(self.temperature * (low - np.log(total))), (e / total) @ ad
+        x, y = float(w[0]), float(w[1])
+        qs, gs = [], []
+        for (mx, my), ((a, b), (c, d)), floor in self._basins_py:
+            dx, dy = x - mx, y - my
+            gx, gy = a * dx + b * dy, c * dx + d * dy        # A_i dᵢ
+            qs.append((floor + 0.5 * (dx * gx + dy * gy)) / self.temperature)
+            gs.append((gx, gy))
+        low = min(qs)
+        es = [math.exp(low - q) for q in qs]
+        total = math.fsum(es)
+        grad = np.array([math.fsum(e * g[0] for e, g in zip(es, gs)) / total,
+                         math.fsum(e * g[1] for e, g in zip(es, gs)) / total])
+        return self.temperature * (low - math.log(total)), grad
 
     def hessian(self, w) -> torch.Tensor:
         """Exact Hessian at ``w`` (2×2) by automatic differentiation."""
