@@ -16,7 +16,7 @@ Contenders, all timed from scratch (gradient graph included) on the same float32
 
 Reference: float64 copy of the model, ``eigsh(k=5, tol=1e-10)``. Reported: seconds (best of
 ``--repeats``), Hessian-vector products, max relative error of the 5 eigenvalues, and speed-ups.
-Goal (DESIGN.md): flatlab >= 3x faster than PyHessian with every method at rel. err < 1e-3.
+Goal (benchmarks/goals.py): flatlab ≥ 15× faster than PyHessian at equal accuracy (rel. err < 1e-3).
 
 Threads: torch uses ``--threads`` (2) and numpy/scipy's BLAS ``--blas-threads`` (1, through
 threadpoolctl when installed), the same for every contender. ARPACK calls BLAS between products;

@@ -1,6 +1,6 @@
 """Benchmark: a 32-model seed × η sweep of a small MLP, flatlab's vmap backend vs the sequential loop.
 
-Problem (DESIGN.md): 32 MLPs 40-64-64-10 (ReLU) = 8 seeds × 4 learning rates η ∈ {0.02, 0.05, 0.1, 0.2},
+Problem: 32 MLPs 40-64-64-10 (ReLU) = 8 seeds × 4 learning rates η ∈ {0.02, 0.05, 0.1, 0.2},
 on MNIST-1D (4,000 training examples; random data of that shape when the ``mnist1d`` package is missing), 300 steps of plain SGD at batch size 128, evaluated on the full
 train and test sets every 100 steps (4 evaluations per run), with no cache.
 
@@ -11,7 +11,7 @@ Contenders, timed in one run with the same torch threads (``--threads``, 2 by de
 - vmap (torch.func): the same backend forced onto ``torch.func.vmap(grad_and_value(functional_call))``.
 Every contender's final losses are compared with the loop's (max abs difference printed).
 
-Goal (DESIGN.md): vmap ≥ 4× faster than the loop (prototypes here: vmap 3.8×, batched matmuls 4.0×).
+Goal (benchmarks/goals.py): vmap ≥ 12× faster than the loop.
 
 Run: ``python benchmarks/bench_sweep.py [--repeats 1] [--threads 2]``.
 """

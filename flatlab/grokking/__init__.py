@@ -9,7 +9,7 @@ accuracy at steps 370–410 (seeds 0–3) — about a second on one CPU core. :f
     run.history                                # a flatlab.train.History, one row per evaluation
     steps_to(run.history, "test_acc", 0.95)
 
-Tuning notes (measured on a 2-core CPU, seeds 0–3): lr 3e-2 (DESIGN.md's prototype) reaches 95 % test
+Tuning notes (measured on a 2-core CPU, seeds 0–3): lr 3e-2 (the original prototype's) reaches 95 % test
 at steps 540–680 here, lr 5e-2 at 370–410, lr 1e-1 at 250–290 but fits the training set 3× later.
 
 The loop is lean on purpose (``flatlab.train.fit`` evaluates the full train and test sets through
