@@ -172,6 +172,38 @@ def test_state_dict_round_trip_continues_identically(name):
     assert torch.equal(flat(model), flat(clone))
 
 
+@pytest.mark.parametrize("make", [lambda ps: SAM(ps, "sgd", rho=0.1, lr=0.1, momentum=0.9),
+                                  lambda ps: MFVI(ps, lr=0.05, dataset_size=16, base_optimizer="sgd", momentum=0.9),
+                                  lambda ps: MixSAM(ps, lr=0.05, dataset_size=16, mix=0.5),
+                                  lambda ps: VariationalSAM(ps, lr=0.05, dataset_size=16)],
+                         ids=["SAM", "MFVI", "MixSAM", "VariationalSAM"])
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_two_pass_optimizer_keeps_its_base_and_continues_identically(make, how):
+    import pickle
+
+    torch.manual_seed(0)
+    model = MLP(2, [8], 3, seed=0)
+    x, y = torch.randn(16, 2), torch.randint(0, 3, (16,))
+    opt = make(model.parameters())
+
+    def run(m, o, steps):
+        for _ in range(steps):
+            def closure():
+                o.zero_grad()
+                loss = F.cross_entropy(m(x), y)
+                loss.backward()
+                return loss
+            o.step(closure)
+
+    run(model, opt, 3)
+    pair = (model, opt)
+    model2, opt2 = copy.deepcopy(pair) if how == "deepcopy" else pickle.loads(pickle.dumps(pair))
+    for m, o in ((model, opt), (model2, opt2)):
+        torch.manual_seed(1)
+        run(m, o, 3)
+    assert torch.equal(flat(model), flat(model2))
+
+
 def test_lr_scheduler_drives_the_update(name):
     w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
     opt = FACTORIES[name]([w], lr=0.1)

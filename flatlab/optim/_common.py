@@ -38,6 +38,13 @@ def _model_average(model: nn.Module, x: Tensor, samples: int, link: str,
     return total / samples
 
 
+def _whole_state(optimizer: Optimizer) -> dict:
+    """``__getstate__`` for an optimizer built over a base optimizer: everything but the hooks (torch's
+    ``Optimizer.__getstate__`` keeps only defaults, state and param_groups, so a deep copy or a pickle would lose the
+    base optimizer and the step would fail)."""
+    return {k: v for k, v in optimizer.__dict__.items() if not k.startswith("_optimizer_")}
+
+
 # ----------------------------------------------------------------------------------------------
 # validation helpers
 # ----------------------------------------------------------------------------------------------

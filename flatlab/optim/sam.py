@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from .. import _validate as _v
-from ._common import ASAM_ETA, _call, _check_base_kwargs, _check_closure, _resolve_base, frozen_bn_stats
+from ._common import ASAM_ETA, _call, _check_base_kwargs, _check_closure, _resolve_base, _whole_state, frozen_bn_stats
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,6 +237,8 @@ class SAM(Optimizer):
             _call(closure, params, self._name)
         self._second_step()
         return loss
+
+    __getstate__ = _whole_state   # a deep copy or a pickle keeps the base optimizer
 
     def state_dict(self) -> dict:
         """The base optimizer's state dict (its ``param_groups`` also hold ``rho`` and ``adaptive``)."""

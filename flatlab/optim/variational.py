@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from .. import _validate as _v
-from ._common import LINKS, STD_PARAMETERIZATIONS, _call, _check_base_kwargs, _check_closure, _model_average, _resolve_base, frozen_bn_stats
+from ._common import (LINKS, STD_PARAMETERIZATIONS, _call, _check_base_kwargs, _check_closure, _model_average,
+                      _resolve_base, _whole_state, frozen_bn_stats)
 
 
 def gaussian_kl(mean: Tensor, std: Tensor, prior_precision: float) -> Tensor:
@@ -66,6 +67,38 @@ def _check_init_std(init_std: float, dtype: torch.dtype, kind: str) -> None:
 
 
 
+
+
+class _Bucket:
+    """The parameters of one group with one dtype and device, laid end to end: ``bucket["mu"]``, ``["s"]``, … are
+    flat tensors of their total size, made on first use (a buffer that a step never asks for costs nothing) and
+    kept; ``bucket.views[name]`` cuts one into views shaped like the parameters."""
+
+    def __init__(self, group: int, params: list[Tensor]):
+        self.group, self.params = group, params
+        self.sizes = [p.numel() for p in params]
+        self.shapes = [(p.shape, p.dtype, p.device) for p in params]
+        self.bufs: dict[str, Tensor] = {}
+        self.views = _Views(self)
+
+    def __getitem__(self, name: str) -> Tensor:
+        buf = self.bufs.get(name)
+        if buf is None:
+            first = self.params[0]
+            buf = self.bufs[name] = torch.empty(sum(self.sizes), dtype=first.dtype, device=first.device)
+        return buf
+
+
+class _Views:
+    def __init__(self, bucket: _Bucket):
+        self.bucket, self.cut = bucket, {}
+
+    def __getitem__(self, name: str) -> list[Tensor]:
+        views = self.cut.get(name)
+        if views is None:
+            b = self.bucket
+            views = self.cut[name] = [t.view_as(p) for t, p in zip(b[name].split(b.sizes), b.params)]
+        return views
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,32 +207,31 @@ class VariationalOptimizer(Optimizer):
         parameter tensor (on a CPU torch's ``_foreach_*`` calls run a loop over the tensors). Per bucket:
         ``mu`` (the mean, gathered from the parameters each step; the base optimizer updates it and the
         parameters are copied back from it), ``s`` (σ's parameter; ``state[p]["std_param"]`` is a view of
-        it), ``work`` (μ + ε, copied into the parameters for the closure) and scratch buffers the step
-        writes into instead of allocating (``views`` cuts some of them back into per-parameter shapes,
-        for norms taken over every tensor as SAM takes them).
+        it), ``work`` (μ + ε, copied into the parameters for the closure) and the scratch buffers the step
+        writes into instead of allocating (see :class:`_Bucket`).
         """
-        self._buckets: list[dict] = []
+        self._buckets: list[_Bucket] = []
         for gi, group in enumerate(self.param_groups):
             kinds: dict[tuple, list[Tensor]] = {}
             for p in group["params"]:
                 kinds.setdefault((p.dtype, p.device), []).append(p)
-            for (dtype, device), params in kinds.items():
-                sizes = [p.numel() for p in params]
-                mu, s, work, grad, sig, eps, acc, tmp, gdw, g_s, mg, delta = (
-                    torch.empty(sum(sizes), dtype=dtype, device=device) for _ in range(12))
-                views = {k: [t.view_as(p) for t, p in zip(buf.split(sizes), params)]
-                         for k, buf in (("mu", mu), ("s", s), ("work", work), ("grad", grad), ("mg", mg),
-                                        ("delta", delta))}
-                for p, v in zip(params, views["s"]):
+            for params in kinds.values():
+                bucket = _Bucket(gi, params)
+                for p, v in zip(params, bucket.views["s"]):
                     v.copy_(self.state[p]["std_param"])
                     self.state[p]["std_param"] = v
-                self._buckets.append(dict(group=gi, params=params, sizes=sizes, mu=mu, s=s, work=work, grad=grad,
-                                          sig=sig, eps=eps, acc=acc, tmp=tmp, gdw=gdw, g_s=g_s, mg=mg, delta=delta,
-                                          views=views,
-                                          shapes=[(p.shape, p.dtype, p.device) for p in params]))
-        self._params = [p for b in self._buckets for p in b["params"]]
-        self._mu_views = [v for b in self._buckets for v in b["views"]["mu"]]
-        self._work_views = [v for b in self._buckets for v in b["views"]["work"]]
+                self._buckets.append(bucket)
+        self._link()
+
+    def _link(self) -> None:
+        """The lists and views derived from the buckets' buffers (again after unpickling, which copies views)."""
+        for b in self._buckets:
+            b.views = _Views(b)
+            for p, v in zip(b.params, b.views["s"]):
+                self.state[p]["std_param"] = v
+        self._params = [p for b in self._buckets for p in b.params]
+        self._mu_views = [v for b in self._buckets for v in b.views["mu"]]
+        self._work_views = [v for b in self._buckets for v in b.views["work"]]
         first = self._buckets[0]["mu"] if self._buckets else None
         self._one_draw = all(b["mu"].dtype == first.dtype and b["mu"].device == first.device for b in self._buckets)
         if self._one_draw and first is not None:
@@ -209,7 +241,7 @@ class VariationalOptimizer(Optimizer):
     def _base_groups(self) -> list[dict]:
         groups = []
         for gi, group in enumerate(self.param_groups):
-            mine = [b for b in self._buckets if b["group"] == gi]
+            mine = [b for b in self._buckets if b.group == gi]
             groups.append({"params": [b["mu"] for b in mine] + [b["s"] for b in mine],
                            **{k: group[k] for k in self._base_keys}})
         return groups
@@ -224,7 +256,7 @@ class VariationalOptimizer(Optimizer):
             for k in self._base_keys:
                 base[k] = group[k]
         for b in self._buckets:
-            for p, shape in zip(b["params"], b["shapes"]):
+            for p, shape in zip(b.params, b.shapes):
                 if (p.shape, p.dtype, p.device) != shape:
                     raise ValueError(f"{type(self).__name__}: a parameter changed from {tuple(shape[0])} {shape[1]} on "
                                      f"{shape[2]} to {tuple(p.shape)} {p.dtype} on {p.device} since the optimizer was "
@@ -248,7 +280,7 @@ class VariationalOptimizer(Optimizer):
         ``into``, or new tensors); ``.grad`` is cleared."""
         out = []
         for b in self._buckets:
-            params = b["params"]
+            params = b.params
             grads = [p.grad for p in params]
             if any(g is None for g in grads):
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
@@ -267,7 +299,7 @@ class VariationalOptimizer(Optimizer):
         closure = _check_closure(closure, name, self._passes)
         self._sync()
         ps, buckets = self._params, self._buckets
-        groups = [self.param_groups[b["group"]] for b in buckets]
+        groups = [self.param_groups[b.group] for b in buckets]
         torch._foreach_copy_(self._mu_views, ps)  # μ, flat
         sigmas = self._sigmas()
         first_loss, mean_grads, passes = None, None, 0
@@ -317,7 +349,7 @@ class VariationalOptimizer(Optimizer):
                 g_s = g_s * torch.sigmoid(b["s"])
             b["mu"].grad = b["grad"]
             b["s"].grad = g_s if group["learn_std"] else None
-            for p, g in zip(b["params"], b["views"]["grad"]):
+            for p, g in zip(b.params, b.views["grad"]):
                 p.grad = g
         self.base_optimizer.step()
         torch._foreach_copy_(ps, self._mu_views)  # the parameters are the updated mean
@@ -397,6 +429,13 @@ class VariationalOptimizer(Optimizer):
         return _model_average(model, x, samples, link, sampled_forward)
 
     # -- state ------------------------------------------------------------------------------------
+    __getstate__ = _whole_state   # a deep copy or a pickle keeps the base optimizer
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "_buckets" in state:
+            self._link()
+
     def state_dict(self) -> dict:
         """Groups, σ parameters (per parameter) and the base optimizer's state (key ``"base"``)."""
         sd = super().state_dict()
@@ -410,7 +449,7 @@ class VariationalOptimizer(Optimizer):
         base = state_dict.pop("base")
         super().load_state_dict(state_dict)
         for b in self._buckets:  # the loaded σ parameters go back into the flat buffers
-            for p, v in zip(b["params"], b["views"]["s"]):
+            for p, v in zip(b.params, b.views["s"]):
                 v.copy_(self.state[p]["std_param"])
                 self.state[p]["std_param"] = v
         self.base_optimizer.load_state_dict(base)

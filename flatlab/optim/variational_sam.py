@@ -56,7 +56,7 @@ class MixSAM(VariationalOptimizer):
             xi = self._noise()
             return [torch.mul(s, x, out=b["eps"]) for s, x, b in zip(sigmas, xi, self._buckets)], xi
         # ‖g‖ over every tensor, as SAM computes it (mean_grads are the buckets' "mg" buffers)
-        norm = global_norm([v for b in self._buckets for v in b["views"]["mg"]])
+        norm = global_norm([v for b in self._buckets for v in b.views["mg"]])
         e_sam = [torch.mul(g, grp["rho"] / (norm + 1e-12), out=b["eps"])  # ρ g/‖g‖
                  for g, grp, b in zip(mean_grads, groups, self._buckets)]
         if all(m == 0.0 for m in mixes):  # exactly SAM
@@ -104,7 +104,7 @@ class VariationalSAM(VariationalOptimizer):
 
     def _perturb(self, sigmas, mean_grads, groups):
         deltas = [torch.mul(s, g, out=b["delta"]) for s, g, b in zip(sigmas, mean_grads, self._buckets)]  # σ ⊙ g
-        norm = global_norm([v for b in self._buckets for v in b["views"]["delta"]])
+        norm = global_norm([v for b in self._buckets for v in b.views["delta"]])
         for d, grp in zip(deltas, groups):
             d.mul_(grp["rho"] / (norm + 1e-12))                        # δ = ρ σ ⊙ g / ‖σ ⊙ g‖
         return [torch.mul(s, d, out=b["eps"]) for s, d, b in zip(sigmas, deltas, self._buckets)], deltas
