@@ -421,3 +421,25 @@ def test_stablemax_cross_entropy_gradient_equals_autograd_through_log_stablemax(
     g_ours, = torch.autograd.grad(total(ours), x)
     assert torch.allclose(ours, ref, rtol=1e-12, atol=1e-12)
     assert torch.allclose(g_ours, g_ref, rtol=1e-10, atol=1e-14)
+
+
+def test_grok_many_in_workers_is_grok_one_after_another_bit_for_bit():
+    """Worker processes give the runs grok gives here (each seeds itself), in order, and leave torch's global random
+    state as the sequential calls would (the last run's dropout draws included)."""
+    configs = [gk.GrokConfig(p=11, steps=30, eval_every=10, seed=1),
+               gk.GrokConfig(p=11, steps=20, eval_every=10, seed=2, dropout=0.3)]
+    torch.manual_seed(123)
+    sequential = [gk.grok(c) for c in configs]
+    after_sequential = torch.rand(3)
+    torch.manual_seed(456)
+    parallel = gk.grok_many(configs, n_jobs=2)
+    assert torch.equal(torch.rand(3), after_sequential)
+    for a, b in zip(sequential, parallel):
+        assert a.config == b.config
+        pd.testing.assert_frame_equal(a.history.drop(columns="seconds", errors="ignore"),
+                                      b.history.drop(columns="seconds", errors="ignore"))
+        assert all(torch.equal(u, v) for u, v in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+    with pytest.raises(TypeError, match=r"configs\[1\] must be a flatlab.grokking.GrokConfig"):
+        gk.grok_many([configs[0], "p=11"])
+    with pytest.raises(ValueError, match="n_jobs"):
+        gk.grok_many(configs, n_jobs=0)

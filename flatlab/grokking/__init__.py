@@ -35,7 +35,8 @@ The package, one concept per module (everything is re-exported here, so ``flatla
 - ``forward``: :func:`logits` and :func:`hidden_units` (the fast table form), :func:`nlm_cosine`, :func:`weight_norm`;
 - ``collapse``: :func:`softmax_collapse` and :class:`CollapseProbe`;
 - ``transformer``: :class:`OneLayerTransformer`;
-- ``recipe``: :class:`GrokConfig`, :class:`GrokRun`, :func:`threads`, :func:`build`, :func:`grok`;
+- ``recipe``: :class:`GrokConfig`, :class:`GrokRun`, :func:`threads`, :func:`build`, :func:`grok`, :func:`grok_many`
+  (several runs side by side in worker processes);
 - ``milestones``: :func:`steps_to`, :func:`grokking_delay`;
 - ``cache``: :func:`cached_grok` and the cache version;
 - ``fourier``: the embedding's Fourier energy, top-k fraction, key frequencies, neuron IPR and its threshold;
@@ -72,6 +73,6 @@ from .phases import PHASES as PHASES, classify_phase as classify_phase, phase_sw
 from .pruning import accuracy_on as accuracy_on, prune_neurons as prune_neurons, pruning_report as pruning_report
 from .recipe import (
     DTYPES as DTYPES, MODELS as MODELS, GrokConfig as GrokConfig, GrokRun as GrokRun, build as build, grok as grok,
-    threads as threads,
+    grok_many as grok_many, threads as threads,
 )
 from .transformer import OneLayerTransformer as OneLayerTransformer

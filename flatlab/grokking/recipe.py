@@ -1,6 +1,6 @@
 """The grokking recipe: :class:`GrokConfig` (the chapter's tuned defaults, ``MODELS``, ``DTYPES``),
 :class:`GrokRun`, the :func:`threads` context, :func:`build` (data, model, optimizer) and :func:`grok`,
-the lean full-batch training loop with its evaluation."""
+the lean full-batch training loop with its evaluation; :func:`grok_many` runs several side by side."""
 from __future__ import annotations
 
 import copy
@@ -96,6 +96,14 @@ class GrokConfig:
                              f"and op={self.op!r} there are {total} pairs and {n_train} would be for training; "
                              f"choose train_fraction below {1 - 0.5 / total:.6g}")
         return self
+
+    def replace(self, **changes) -> "GrokConfig":
+        """A copy with ``changes`` (``dataclasses.replace``): ``noisy.replace(weight_decay=5.0)``.
+
+        >>> GrokConfig(p=7).replace(weight_decay=0.0).weight_decay
+        0.0
+        """
+        return replace(self, **changes)
 
     def key(self) -> str:
         """A short hash of the configuration (cache key)."""
@@ -209,3 +217,36 @@ def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
     seconds = time.perf_counter() - t0
     history = rec.history(recipe="grokking", **asdict(config), seconds=seconds, dataset=ds.name)
     return GrokRun(config, model, ds, history, seconds, init_model, fitted_model)
+
+
+def _grok_and_rng(config: GrokConfig) -> tuple[GrokRun, torch.Tensor]:
+    return grok(config), torch.get_rng_state()
+
+
+def grok_many(configs, n_jobs: int | None = None) -> list[GrokRun]:
+    """``[grok(c) for c in configs]``, the runs side by side in ``n_jobs`` worker processes (joblib).
+
+    Each run seeds itself (``GrokConfig.seed``) and is single-threaded (``GrokConfig.threads``), so a worker gives the
+    run :func:`grok` gives here, bit for bit; torch's global random state is left as the last run leaves it, as the
+    calls one after another would. ``None``: one worker per core this process may use (:func:`flatlab.config.cores`,
+    so 1 — the runs one after another — where the harness or the test suite runs chapters side by side), at most
+    one per run.
+
+    >>> [int(r.history.step.iloc[-1]) for r in grok_many([GrokConfig(p=7, steps=5), GrokConfig(p=7, steps=10)], n_jobs=1)]
+    [5, 10]
+    """
+    from ..config import cores
+
+    configs = list(configs)
+    for i, c in enumerate(configs):
+        _v.instance(f"configs[{i}]", c, GrokConfig, "a flatlab.grokking.GrokConfig")
+        c.validate()
+    n_jobs = _v.integer("n_jobs", n_jobs, 1, allow_none=True)
+    n_jobs = min(cores() if n_jobs is None else n_jobs, len(configs))
+    if n_jobs <= 1:
+        return [grok(c) for c in configs]
+    from joblib import Parallel, delayed
+
+    results = Parallel(n_jobs=n_jobs)(delayed(_grok_and_rng)(c) for c in configs)
+    torch.set_rng_state(results[-1][1])
+    return [run for run, _ in results]
