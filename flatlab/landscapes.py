@@ -131,9 +131,8 @@ class Landscape:
             gs.append((gx, gy))
         low = min(qs)
         es = [math.exp(low - q) for q in qs]
-        total = math.fsum(es)
-        grad = np.array([math.fsum(e * g[0] for e, g in zip(es, gs)) / total,
-                         math.fsum(e * g[1] for e, g in zip(es, gs)) / total])
+        total = sum(es)   # plain sums, as torch's path adds (math.fsum would raise on a diverging run's huge terms)
+        grad = np.array([sum(e * g[0] for e, g in zip(es, gs)) / total, sum(e * g[1] for e, g in zip(es, gs)) / total])
         return self.temperature * (low - math.log(total)), grad
 
     def hessian(self, w) -> torch.Tensor:

@@ -110,3 +110,14 @@ def test_trajectory_is_heavy_ball_through_the_optimizer_runner_bit_for_bit(land,
                                    generator=torch.Generator().manual_seed(3))
         assert np.array_equal(fast.points, ref.points) and np.array_equal(fast.losses, ref.losses)
         assert (fast.diverged, fast.diverged_step, fast.basin) == (ref.diverged, ref.diverged_step, ref.basin)
+
+
+def test_a_diverging_point_gives_inf_or_nan_not_an_error(land):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = land.point_value_and_grad(np.array([1e200, -1e200]))
+        assert not np.isfinite(grad).all() or not np.isfinite(value)
+        t = trajectory(land, (2.0, 1.0), lr=10.0, steps=500, bound=1e308, momentum=0.5)
+    assert t.diverged and t.basin is None and np.isfinite(t.points).all()

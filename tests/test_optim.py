@@ -27,6 +27,16 @@ def quadratic_closure(opt, w, a=A):
     return closure
 
 
+def ce_closure(opt, model, x, y):
+    """The usual closure: clear the gradients, cross-entropy of ``model`` on (x, y), backward, return the loss."""
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+    return closure
+
+
 def flat(model):
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
@@ -151,16 +161,8 @@ def test_state_dict_round_trip_continues_identically(name):
     opt = FACTORIES[name](model.parameters(), lr=0.05)
     x, y = torch.randn(16, 2), torch.randint(0, 3, (16,))
 
-    def closure_for(m, o):
-        def closure():
-            o.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            return loss
-        return closure
-
     for _ in range(5):
-        opt.step(closure_for(model, opt))
+        opt.step(ce_closure(opt, model, x, y))
     clone = copy.deepcopy(model)
     opt2 = FACTORIES[name](clone.parameters(), lr=0.9)  # different settings, overwritten by the load
     opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
@@ -168,7 +170,7 @@ def test_state_dict_round_trip_continues_identically(name):
     for o, m in ((opt, model), (opt2, clone)):
         torch.manual_seed(1)
         for _ in range(5):
-            o.step(closure_for(m, o))
+            o.step(ce_closure(o, m, x, y))
     assert torch.equal(flat(model), flat(clone))
 
 
@@ -188,12 +190,7 @@ def test_a_copied_two_pass_optimizer_keeps_its_base_and_continues_identically(ma
 
     def run(m, o, steps):
         for _ in range(steps):
-            def closure():
-                o.zero_grad()
-                loss = F.cross_entropy(m(x), y)
-                loss.backward()
-                return loss
-            o.step(closure)
+            o.step(ce_closure(o, m, x, y))
 
     run(model, opt, 3)
     pair = (model, opt)
@@ -561,14 +558,7 @@ def test_variational_flat_layout_is_the_per_tensor_step():
 def test_variational_state_after_load_is_still_the_flat_buffer():
     model = MLP(2, [4], 2, seed=0)
     opt = MFVI(model.parameters(), lr=0.1, dataset_size=10, base_optimizer="sgd", momentum=0.9)
-    x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        return loss
-
+    closure = ce_closure(opt, model, torch.randn(8, 2), torch.randint(0, 2, (8,)))
     opt.step(closure)
     saved = copy.deepcopy(opt.state_dict())
     opt.step(closure)

@@ -138,8 +138,8 @@ class HeavyBall(torch.optim.Optimizer):
 
 def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentum: float = 0.0,
                noise: float = 0.0, seed: int = 0, bound: float = 1e3) -> Trajectory:
-    """Heavy-ball GD w ← w − η ∇L(w) + β (w − w_prev) (+ Gaussian gradient noise of std ``noise``):
-    :class:`HeavyBall` through :func:`optimizer_trajectory`.
+    """Heavy-ball GD w ← w − η ∇L(w) + β (w − w_prev) (+ Gaussian gradient noise of std ``noise``): the iterates of
+    :class:`HeavyBall` through :func:`optimizer_trajectory`, bit for bit, stepped in NumPy.
 
     Leaving the box |w| ≤ ``bound`` or a non-finite iterate counts as divergence.
 
@@ -161,16 +161,17 @@ def trajectory(landscape: Landscape, start, lr: float, steps: int = 300, momentu
     generator = torch.Generator().manual_seed(seed)
     w = _start_point(start).numpy()
     prev, points, diverged_step = w, [w], None
-    for t in range(1, steps + 1):
-        g = landscape.point_value_and_grad(w)[1]
-        if noise:
-            g = g + noise * torch.randn(2, generator=generator, dtype=torch.float64).numpy()
-        w, prev = w - lr * g + momentum * (w - prev), w
-        size = float(np.abs(w).max())
-        if not math.isfinite(size) or size > bound:
-            diverged_step = t
-            break
-        points.append(w)
+    with np.errstate(all="ignore"):   # a diverging run overflows to inf/NaN, as torch's arithmetic does, silently
+        for t in range(1, steps + 1):
+            g = landscape.point_value_and_grad(w)[1]
+            if noise:
+                g = g + noise * torch.randn(2, generator=generator, dtype=torch.float64).numpy()
+            w, prev = w - lr * g + momentum * (w - prev), w
+            size = float(np.abs(w).max())
+            if not math.isfinite(size) or size > bound:
+                diverged_step = t
+                break
+            points.append(w)
     return _finish(landscape, torch.from_numpy(np.stack(points)), diverged_step, lr, momentum)
 
 
