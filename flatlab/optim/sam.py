@@ -62,7 +62,8 @@ def _sam_epsilon_(grads: list[Tensor], rhos: list[float], params: Sequence[Tenso
     if any(ad):
         sel = [i for i, a in enumerate(ad) if a]                     # the adaptive tensors
         ts = torch._foreach_abs([params[i] for i in sel])             # T = |w| + η, fused over tensors
-        torch._foreach_add_(ts, [etas[i] for i in sel])
+        sel_etas = [etas[i] for i in sel]
+        torch._foreach_add_(ts, sel_etas[0] if len(set(sel_etas)) == 1 else sel_etas)   # one scalar when shared
         torch._foreach_mul_([grads[i] for i in sel], ts)              # T g
     norm = global_norm(grads)
     if any(ad):
@@ -202,9 +203,13 @@ class SAM(Optimizer):
                     state["old_p"] = torch.empty_like(p)
                 olds.append(state["old_p"])
             torch._foreach_copy_(olds, ps)
-            moved = [(p, e) for p, e, r in zip(ps, eps, rhos) if r != 0.0]
-            if moved:
-                torch._foreach_add_([p for p, _ in moved], [e for _, e in moved])
+            if all(r != 0.0 for r in rhos):
+                torch._foreach_add_(ps, eps)
+            else:   # ρ = 0 leaves its tensors exactly where they are
+                moved = [(p, e) for p, e, r in zip(ps, eps, rhos) if r != 0.0]
+                if moved:
+                    torch._foreach_add_([p for p, _ in moved], [e for _, e in moved])
+            self._olds = olds
         self._moved = ps
         if zero_grad:
             for p in ps:
@@ -222,8 +227,8 @@ class SAM(Optimizer):
         if ps is None:
             raise RuntimeError("second_step() called without first_step(): call first_step() first")
         if ps:
-            torch._foreach_copy_(ps, [self.state[p]["old_p"] for p in ps])
-        self._moved = None
+            torch._foreach_copy_(ps, self._olds)
+        self._moved = self._olds = None
         self.base_optimizer.step()
 
     @torch.no_grad()
