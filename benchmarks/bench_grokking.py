@@ -37,7 +37,7 @@ NAIVE_PEER_S = 68.0  # the naive recipe, measured once on a 2-core machine like 
 
 
 def run_flatlab(seed: int, threads: int) -> dict:
-    run = grok(GrokConfig(seed=seed, steps=3000, stop_at_test_acc=0.95, threads=threads))
+    run = grok(GrokConfig(seed=seed, steps=3000, stop_at_test_acc=0.95, threads=threads), progress=False)
     return {"seed": seed, "train100": steps_to(run.history, "train_acc", 1.0),
             "test95": steps_to(run.history, "test_acc", 0.95), "seconds": run.seconds}
 

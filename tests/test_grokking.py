@@ -443,3 +443,28 @@ def test_grok_many_in_workers_is_grok_one_after_another_bit_for_bit():
         gk.grok_many([configs[0], "p=11"])
     with pytest.raises(ValueError, match="n_jobs"):
         gk.grok_many(configs, n_jobs=0)
+
+
+def test_grok_progress_bar_moves_with_the_evaluations_and_closes(monkeypatch):
+    import io
+
+    from tqdm.std import tqdm
+
+    import flatlab.config
+
+    bars = []
+
+    def recording_bar(**kwargs):
+        bars.append(tqdm(**kwargs, disable=False, mininterval=0, file=io.StringIO()))
+        return bars[-1]
+
+    monkeypatch.setattr(flatlab.config, "progress_bar", recording_bar)
+    run = gk.grok(p=7, steps=40, eval_every=10, progress=True)
+    (bar,) = bars
+    assert bar.total == 40 and bar.n == 40 and "test=" in bar.postfix and bar.disable  # closed (tqdm disables on close)
+    assert list(run.history.step)[-1] == 40
+    gk.grok(p=7, steps=40, eval_every=10)   # short runs: no bar by default
+    gk.grok_many([gk.GrokConfig(p=7, steps=5), gk.GrokConfig(p=7, steps=5)], n_jobs=1)   # one bar over the runs
+    assert len(bars) == 2 and bars[1].n == 2 and bars[1].desc.startswith("grokking runs")
+    with pytest.raises((TypeError, ValueError), match="progress"):
+        gk.grok(p=7, steps=5, progress="yes")

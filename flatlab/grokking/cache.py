@@ -18,17 +18,18 @@ def _cache_path(config: GrokConfig):
 _CACHE_VERSION = "v2"   # v2: dropout masks drawn with torch.rand (same law, another stream)
 
 
-def cached_grok(config: GrokConfig, cache: bool = True) -> History:
+def cached_grok(config: GrokConfig, cache: bool = True, progress: bool | None = False) -> History:
     """The history of ``grok(config)``, read from / written to ``cache_dir()/grokking`` when ``cache``.
 
     A damaged entry is recomputed; entries are written atomically; an unusable cache directory gives
-    one warning and the run goes on uncached."""
+    one warning and the run goes on uncached. ``progress``: :func:`grok`'s progress bar (off by default: the
+    sweeps that call this show one bar over their runs)."""
     from ..config import atomic_write
 
     if not isinstance(config, GrokConfig):
         raise TypeError(f"config must be a GrokConfig, got {type(config).__name__}")
     if not cache:
-        return grok(config).history
+        return grok(config, progress=progress).history
     config.validate()
     path = _cache_path(config)
     if path is not None and path.exists():
@@ -36,7 +37,7 @@ def cached_grok(config: GrokConfig, cache: bool = True) -> History:
             return pd.read_pickle(path)
         except Exception:  # a damaged cache entry: recompute
             pass
-    history = grok(config).history
+    history = grok(config, progress=progress).history
     if path is not None:
         atomic_write(path, history.to_pickle)
     return history

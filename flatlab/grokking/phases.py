@@ -13,7 +13,7 @@ from .. import _validate as _v
 from ..config import cores
 from .cache import _cache_path, cached_grok
 from .milestones import grokking_delay, steps_to
-from .recipe import GrokConfig
+from .recipe import GrokConfig, _runs_with_progress
 
 PHASES = ("comprehension", "grokking", "memorization", "confusion")
 
@@ -47,7 +47,7 @@ def phase_sweep(weight_decays: Sequence[float], train_fractions: Sequence[float]
     (joblib) train them side by side with the same results. ``None``: one per core this process may use
     (:func:`flatlab.config.cores`, so 1 where the harness or the test suite runs chapters side by side) when at
     least four runs are not cached yet (starting the workers costs about 3 s; the full budget's 16 runs took 22.4 s one after
-    another and 13.4 s on two cores), else one.
+    another and 13.4 s on two cores), else one. A progress bar counts the finished runs.
     """
     base = base or GrokConfig()
     if not isinstance(base, GrokConfig):
@@ -61,11 +61,7 @@ def phase_sweep(weight_decays: Sequence[float], train_fractions: Sequence[float]
     if n_jobs is None:
         missing = sum(1 for c in configs if not cache or (path := _cache_path(c)) is None or not path.exists())
         n_jobs = min(cores(), missing) if missing >= 4 else 1
-    if n_jobs > 1:
-        from joblib import Parallel, delayed
-        results = Parallel(n_jobs=n_jobs)(delayed(_timed_grok)(c, cache) for c in configs)
-    else:
-        results = [_timed_grok(c, cache) for c in configs]
+    results = _runs_with_progress(_timed_grok, [(c, cache) for c in configs], n_jobs, "phase sweep")
     rows, histories = [], {}
     for (wd, frac), (h, seconds) in zip(cells, results):
         histories[(wd, frac)] = h

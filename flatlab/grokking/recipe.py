@@ -170,7 +170,7 @@ def _evaluate(model, ds, loss_fn, track_nlm: bool = False) -> dict[str, float]:
     return row
 
 
-def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
+def grok(config: GrokConfig | None = None, progress: bool | None = None, **overrides) -> GrokRun:
     """Train one configuration full-batch and return a :class:`GrokRun` (history: step, train/test loss
     and accuracy, lr, collapsed, max_logit, weight_norm, corrupted-label columns when labels are noisy, and
     ``nlm_cos`` — :func:`nlm_cosine` of the raw gradient — with ``track_nlm=True``).
@@ -178,7 +178,9 @@ def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
     Each step: logits on all training pairs, loss (softmax or StableMax cross-entropy), backward,
     optional ⊥Grad, AdamW step. Evaluations at step 0, every step up to ``eval_every``, then every
     ``eval_every`` steps and at the end. A non-finite loss stops the run (``history.diverged``).
-    ``run.seconds`` is the wall time of the whole call (data, model, training, evaluations).
+    ``run.seconds`` is the wall time of the whole call (data, model, training, evaluations). ``progress``: a progress
+    bar over the steps, moved at each evaluation with the test accuracy beside it (default: for runs of ≥ 1000 steps,
+    as ``flatlab.fit`` does).
 
     >>> run = grok(p=13, steps=20, eval_every=5)
     >>> list(run.history.step)[-1], run.history.diverged
@@ -186,41 +188,77 @@ def grok(config: GrokConfig | None = None, **overrides) -> GrokRun:
     """
     t0 = time.perf_counter()
     config = replace(config or GrokConfig(), **overrides)
+    show = (config.steps >= 1000) if progress is None else _v.boolean("progress", progress)
     ds, model, opt = build(config)
     loss_fn = loss_function(config.loss)
     init_model, fitted_model = copy.deepcopy(model), None
     torch.manual_seed(config.seed)
     x, y = ds.train
     rec, stop_at = Recorder(divergence_factor=None), None   # a non-finite loss stops the run
+    bar = None
+    if show:
+        from ..config import progress_bar
+        bar = progress_bar(total=config.steps, desc="grokking", leave=False)
     with threads(config.threads, config.flush_denormal):
-        rec.add(0, _evaluate(model, ds, loss_fn, config.track_nlm), lr=config.lr)
-        model.train()
-        for step in range(1, config.steps + 1):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(logits(model, x, config.dropout, training=True), y)
-            if not torch.isfinite(loss):
-                rec.diverge(step, math.inf, lr=config.lr)
-                break
-            loss.backward()
-            opt.step()
-            if step <= config.eval_every or step % config.eval_every == 0 or step == config.steps:
-                row = rec.add(step, _evaluate(model, ds, loss_fn, config.track_nlm), lr=config.lr)
-                if fitted_model is None and row["train_acc"] >= 1.0:
-                    fitted_model = copy.deepcopy(model)
-                if (config.stop_at_test_acc is not None and stop_at is None
-                        and row["test_acc"] >= config.stop_at_test_acc):
-                    stop_at = math.ceil(config.stop_factor * step)
-                    rec.stop()
-                if stop_at is not None and step >= stop_at:
+        try:
+            rec.add(0, _evaluate(model, ds, loss_fn, config.track_nlm), lr=config.lr)
+            model.train()
+            for step in range(1, config.steps + 1):
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(logits(model, x, config.dropout, training=True), y)
+                if not torch.isfinite(loss):
+                    rec.diverge(step, math.inf, lr=config.lr)
                     break
-        model.eval()
+                loss.backward()
+                opt.step()
+                if step <= config.eval_every or step % config.eval_every == 0 or step == config.steps:
+                    row = rec.add(step, _evaluate(model, ds, loss_fn, config.track_nlm), lr=config.lr)
+                    if bar is not None:
+                        bar.update(step - bar.n)
+                        bar.set_postfix(test=f"{row['test_acc']:.0%}", refresh=False)
+                    if fitted_model is None and row["train_acc"] >= 1.0:
+                        fitted_model = copy.deepcopy(model)
+                    if (config.stop_at_test_acc is not None and stop_at is None
+                            and row["test_acc"] >= config.stop_at_test_acc):
+                        stop_at = math.ceil(config.stop_factor * step)
+                        rec.stop()
+                    if stop_at is not None and step >= stop_at:
+                        break
+            model.eval()
+        finally:
+            if bar is not None:
+                bar.close()
     seconds = time.perf_counter() - t0
     history = rec.history(recipe="grokking", **asdict(config), seconds=seconds, dataset=ds.name)
     return GrokRun(config, model, ds, history, seconds, init_model, fitted_model)
 
 
 def _grok_and_rng(config: GrokConfig) -> tuple[GrokRun, torch.Tensor]:
-    return grok(config), torch.get_rng_state()
+    return grok(config, progress=False), torch.get_rng_state()
+
+
+def _runs_with_progress(fn, args: list[tuple], n_jobs: int, desc: str) -> list:
+    """``[fn(*a) for a in args]``, in ``n_jobs`` worker processes when > 1 (joblib, results in order), with a progress
+    bar over the finished calls when there are several."""
+    bar = None
+    if len(args) > 1:
+        from ..config import progress_bar
+        bar = progress_bar(total=len(args), desc=desc, leave=False)
+    try:
+        if n_jobs > 1:
+            from joblib import Parallel, delayed
+            calls = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(*a) for a in args)
+        else:
+            calls = (fn(*a) for a in args)
+        results = []
+        for r in calls:
+            results.append(r)
+            if bar is not None:
+                bar.update(1)
+        return results
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def grok_many(configs, n_jobs: int | None = None) -> list[GrokRun]:
@@ -230,7 +268,7 @@ def grok_many(configs, n_jobs: int | None = None) -> list[GrokRun]:
     run :func:`grok` gives here, bit for bit; torch's global random state is left as the last run leaves it, as the
     calls one after another would. ``None``: one worker per core this process may use (:func:`flatlab.config.cores`,
     so 1 — the runs one after another — where the harness or the test suite runs chapters side by side), at most
-    one per run.
+    one per run. A progress bar counts the finished runs.
 
     >>> [int(r.history.step.iloc[-1]) for r in grok_many([GrokConfig(p=7, steps=5), GrokConfig(p=7, steps=10)], n_jobs=1)]
     [5, 10]
@@ -243,10 +281,7 @@ def grok_many(configs, n_jobs: int | None = None) -> list[GrokRun]:
         c.validate()
     n_jobs = _v.integer("n_jobs", n_jobs, 1, allow_none=True)
     n_jobs = min(cores() if n_jobs is None else n_jobs, len(configs))
-    if n_jobs <= 1:
-        return [grok(c) for c in configs]
-    from joblib import Parallel, delayed
-
-    results = Parallel(n_jobs=n_jobs)(delayed(_grok_and_rng)(c) for c in configs)
-    torch.set_rng_state(results[-1][1])
+    results = _runs_with_progress(_grok_and_rng, [(c,) for c in configs], n_jobs, "grokking runs")
+    if results:
+        torch.set_rng_state(results[-1][1])
     return [run for run, _ in results]
