@@ -184,6 +184,9 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> bool:
                 pass
 
 
+PROGRESS_MIN_STEPS = 1000  # training loops (fit, grok) show a bar over their steps by default from this many steps
+
+
 def progress_bar(**kwargs):
     """A tqdm progress bar: a widget in a live kernel, plain text in a book build.
 

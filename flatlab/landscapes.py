@@ -12,9 +12,8 @@ That makes every curvature statement checkable by hand: GD with step η is stabl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch

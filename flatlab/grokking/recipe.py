@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .. import _validate as _v
+from ..config import PROGRESS_MIN_STEPS
 from ..config import threads as threads   # the recipe's thread context (re-exported: gk.threads)
 from ..data import MODULAR_OPS, Dataset, modular_arithmetic
 from ..models import ModularMLP
@@ -188,7 +189,7 @@ def grok(config: GrokConfig | None = None, progress: bool | None = None, **overr
     """
     t0 = time.perf_counter()
     config = replace(config or GrokConfig(), **overrides)
-    show = (config.steps >= 1000) if progress is None else _v.boolean("progress", progress)
+    show = config.steps >= PROGRESS_MIN_STEPS if progress is None else _v.boolean("progress", progress)
     ds, model, opt = build(config)
     loss_fn = loss_function(config.loss)
     init_model, fitted_model = copy.deepcopy(model), None

@@ -119,7 +119,9 @@ def fit(model: nn.Module, dataset: Dataset, optimizer: str | torch.optim.Optimiz
     record(0)
     above = [p.detach().clone() for p in params] if land else None  # parameters of the last evaluation above target
     land_t = None
-    show = progress if progress is not None else steps >= 1000
+    from ..config import PROGRESS_MIN_STEPS
+
+    show = progress if progress is not None else steps >= PROGRESS_MIN_STEPS
     bar = None
     if show:
         from ..config import progress_bar
