@@ -275,9 +275,9 @@ class VariationalOptimizer(Optimizer):
             return [torch.exp(b["s"], out=b["sig"]) for b in self._buckets]
         return [F.softplus(b["s"]) for b in self._buckets]
 
-    def _take_grads(self, into: str | None = None) -> list[Tensor]:
-        """The gradients now in ``.grad`` (zeros where None), one flat tensor per bucket (the bucket's buffer
-        ``into``, or new tensors); ``.grad`` is cleared."""
+    def _take_grads(self, into: str) -> list[Tensor]:
+        """The gradients now in ``.grad`` (zeros where None), copied into each bucket's buffer ``into``, which are
+        returned; ``.grad`` is cleared."""
         out = []
         for b in self._buckets:
             params = b.params
@@ -285,7 +285,7 @@ class VariationalOptimizer(Optimizer):
             if any(g is None for g in grads):
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
             flat = [g.reshape(-1) for g in grads]
-            out.append(torch.cat(flat) if into is None else torch.cat(flat, out=b[into]))
+            out.append(torch.cat(flat, out=b[into]))
             for p in params:
                 p.grad = None
         return out
