@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 from . import config, curvature, data, exercises, landscapes, models, plots  # noqa: E402
 from . import adaptive, grokking, implicit, optim, sweep  # noqa: E402  (flatlab.sweep(...) runs a sweep)
 from .claims import ClaimFailed, claim  # noqa: E402
-from .config import budget, by_budget, seed_everything, setup_notebook  # noqa: E402
+from .config import budget, by_budget, progress, seed_everything, setup_notebook  # noqa: E402
 from .data import Dataset  # noqa: E402
 from .models import MLP, ModularMLP, n_params  # noqa: E402
 from .curvature import CurvatureProbe, hessian_trace, top_eigenvalues  # noqa: E402
@@ -18,7 +18,7 @@ from .train import History, evaluate, fit, make_loss, trajectory  # noqa: E402
 from .optim import MFVI, SAM  # noqa: E402
 
 __all__ = [
-    "__version__", "adaptive", "grokking", "implicit", "optim", "sweep", "config", "curvature", "CurvatureProbe", "hessian_trace", "top_eigenvalues", "data", "exercises", "landscapes", "models", "plots", "claim", "ClaimFailed", "budget", "by_budget",
+    "__version__", "adaptive", "grokking", "implicit", "optim", "sweep", "config", "curvature", "CurvatureProbe", "hessian_trace", "top_eigenvalues", "data", "exercises", "landscapes", "models", "plots", "claim", "ClaimFailed", "budget", "by_budget", "progress",
     "seed_everything", "setup_notebook", "Dataset", "MLP", "ModularMLP", "n_params", "History", "evaluate",
     "fit", "make_loss", "trajectory", "SAM", "MFVI",
 ]

@@ -200,6 +200,32 @@ def progress_bar(**kwargs):
     return tqdm(**kwargs)
 
 
+def progress(iterable, desc: str, *, total: int | None = None, show: bool = True):
+    """``iterable`` as it is, with a progress bar over its items while it is consumed (:func:`progress_bar`, gone
+    when done). ``show=False``, or fewer than two items, gives ``iterable`` itself and draws nothing.
+
+    For a cell's loop over a handful of slow runs, so that no cell sits silent::
+
+        for seed in flatlab.progress(range(3), "runs"):
+            ...
+
+    >>> list(progress([1, 2, 3], "items", show=False))
+    [1, 2, 3]
+    """
+    if not isinstance(desc, str):
+        raise TypeError(f"desc must be a str (the bar's label), got {type(desc).__name__}")
+    if total is None:
+        try:
+            total = len(iterable)
+        except TypeError:
+            pass
+    else:
+        total = _v.integer("total", total, 0)
+    if not _v.boolean("show", show) or (total is not None and total < 2):
+        return iterable
+    return progress_bar(iterable=iterable, total=total, desc=desc, leave=False)
+
+
 def environment_line(strict: bool = True) -> str:
     """One line describing the environment (versions, threads, budget).
 

@@ -68,3 +68,64 @@ def test_progress_bar_is_text_in_a_book_build(monkeypatch):
     bar = progress_bar(total=3, disable=True)
     assert isinstance(bar, tqdm.std.tqdm)  # tqdm.auto: a notebook bar in a kernel, text elsewhere
     bar.close()
+
+
+def _recording_bars(monkeypatch) -> list:
+    """Replace config.progress_bar with real tqdm bars writing to a string, and return the list they land in."""
+    import io
+
+    from tqdm.std import tqdm
+
+    bars = []
+
+    def recording_bar(**kwargs):
+        bars.append(tqdm(**kwargs, disable=False, mininterval=0, file=io.StringIO()))
+        return bars[-1]
+
+    monkeypatch.setattr(config, "progress_bar", recording_bar)
+    return bars
+
+
+def test_progress_counts_the_items_and_closes(monkeypatch):
+    bars = _recording_bars(monkeypatch)
+    assert list(config.progress(range(4), "runs")) == [0, 1, 2, 3]
+    (bar,) = bars
+    assert (bar.total, bar.n, bar.desc) == (4, 4, "runs") and bar.disable  # closed: tqdm disables a closed bar
+    assert list(config.progress((i for i in range(3)), "gen", total=3)) == [0, 1, 2] and bars[1].total == 3
+    # nothing to show: the iterable itself, no bar
+    items = [1, 2]
+    assert config.progress(items, "off", show=False) is items and config.progress([1], "one") == [1]
+    assert len(bars) == 2
+    with pytest.raises(TypeError, match="show must be True or False"):
+        config.progress([1, 2], "x", show="yes")
+    with pytest.raises(TypeError, match="desc must be a str"):
+        config.progress([1, 2], 3)
+    with pytest.raises(ValueError, match="total"):
+        config.progress([1, 2], "x", total=-1)
+    # a loop that stops early still closes its bar
+    with pytest.raises(RuntimeError):
+        for _ in config.progress(range(5), "broken"):
+            raise RuntimeError
+    assert len(bars) == 3 and bars[-1].disable
+
+
+def test_the_chapters_slow_helpers_show_a_bar_over_their_runs(monkeypatch):
+    import torch.nn.functional as F
+
+    import flatlab
+    from flatlab import adaptive, curvature, implicit
+    from flatlab.data import gaussian_clouds, low_rank_matrix
+
+    bars = _recording_bars(monkeypatch)
+    data = gaussian_clouds()
+    adaptive.warmup_grid(flatlab.MLP(2, [8], 3, seed=0), data, [0.1], [0, 5], 3)
+    implicit.factorization_sweep(low_rank_matrix(n=6, rank=1), (1, 2), (1e-1,), 5)
+    models = {"a": flatlab.MLP(2, [4], 3, seed=0)}
+    curvature.slice_surfaces(models, F.cross_entropy, data.train, n=3)
+    assert [(b.desc, b.total, b.n) for b in bars] == [("warmup runs", 3, 3), ("depths", 2, 2), ("loss surfaces", 2, 2)]
+    adaptive.warmup_grid(flatlab.MLP(2, [8], 3, seed=0), data, [0.1], [0, 5], 3, progress=False)
+    implicit.factorization_sweep(low_rank_matrix(n=6, rank=1), (1, 2), (1e-1,), 5, progress=False)
+    curvature.slice_surfaces(models, F.cross_entropy, data.train, n=3, progress=False)
+    assert len(bars) == 3
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        curvature.slice_surfaces(models, F.cross_entropy, data.train, n=3, progress="yes")

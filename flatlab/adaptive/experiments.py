@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .. import _validate as _v
+from .. import config
 from ..data import Dataset
 from ..optim import AdamCM
 from ..train import fit, make_loss
@@ -83,12 +84,12 @@ def train_to_loss(model: nn.Module, dataset: Dataset, configs: dict[str, tuple],
 
 def warmup_grid(model: nn.Module, dataset: Dataset, peak_lrs: Sequence[float], warmups: Sequence[int], steps: int, *,
                 optimizer: str = "adam", radam: bool = True, eval_every: int = 5, seed: int = 0,
-                loss: str = "auto", clip: float | None = None) -> dict:
+                loss: str = "auto", clip: float | None = None, progress: bool = True) -> dict:
     """Train a copy of ``model`` for every (peak η, warmup length) with linear warmup, and — with
     ``radam`` — ``torch.optim.RAdam`` at every peak η without warmup.
 
     Returns ``{(optimizer, peak_lr, warmup): History}`` (RAdam under ``("radam", peak_lr, 0)``); the
-    chapter's warmup widget only selects among these runs.
+    chapter's warmup widget only selects among these runs. ``progress``: a bar over the runs.
 
     >>> from flatlab.data import gaussian_clouds; from flatlab.models import MLP
     >>> g = warmup_grid(MLP(2, [8], 3, seed=0), gaussian_clouds(), [0.1], [0, 5], 20)
@@ -100,7 +101,7 @@ def warmup_grid(model: nn.Module, dataset: Dataset, peak_lrs: Sequence[float], w
     if radam:
         runs += [("radam", float(lr), 0) for lr in peak_lrs]
     out = {}
-    for name, lr, w in runs:
+    for name, lr, w in config.progress(runs, "warmup runs", show=_v.boolean("progress", progress)):
         m = copy.deepcopy(model)
         opt = make_adaptive_optimizer(m.parameters(), name, lr)
         out[(name, lr, w)] = fit(m, dataset, opt, steps, schedule=linear_warmup(w), eval_every=eval_every,

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _validate as _v
+from .. import config
 from ._common import Data, LossFn, _alphas, _as_vectors, _check_data, _check_loss_fn, _forward_loss, _Loss, _trainable
 
 
@@ -121,21 +122,22 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, loss_fn: LossFn, data: D
     return np.asarray(out)
 
 
-def slice_surfaces(models: dict, loss_fn, data, span: float = 1.0, n: int = 41, seed: int = 0) -> dict:
+def slice_surfaces(models: dict, loss_fn, data, span: float = 1.0, n: int = 41, seed: int = 0,
+                   progress: bool = True) -> dict:
     """Precompute 2-D loss slices for each model and both kinds of direction (filter-normalized or plain).
 
     Returns {(model name, normalized): (alphas, betas, surface)} on an n×n grid; coarser
-    resolutions are sub-grids of it, so a widget never recomputes."""
+    resolutions are sub-grids of it, so a widget never recomputes. ``progress``: a bar over the surfaces."""
     _v.items("models", models, "a dict mapping a name to a trained model")
     alphas = np.linspace(-span, span, n)
     out = {}
-    for name, model in models.items():
-        for normalized in (True, False):
-            d1 = random_direction(model, filter_normalize=normalized, seed=seed)
-            d2 = random_direction(model, filter_normalize=normalized, seed=seed + 1)
-            if not normalized:  # plain directions of the same total length as the filter-normalized ones
-                ref1 = random_direction(model, True, seed)
-                s = float(sum((r**2).sum() for r in ref1) ** 0.5 / sum((d**2).sum() for d in d1) ** 0.5)
-                d1, d2 = [d * s for d in d1], [d * s for d in d2]
-            out[(name, normalized)] = (alphas, alphas, loss_surface(model, loss_fn, data, d1, d2, alphas, alphas))
+    pairs = [(name, model, normalized) for name, model in models.items() for normalized in (True, False)]
+    for name, model, normalized in config.progress(pairs, "loss surfaces", show=_v.boolean("progress", progress)):
+        d1 = random_direction(model, filter_normalize=normalized, seed=seed)
+        d2 = random_direction(model, filter_normalize=normalized, seed=seed + 1)
+        if not normalized:  # plain directions of the same total length as the filter-normalized ones
+            ref1 = random_direction(model, True, seed)
+            s = float(sum((r**2).sum() for r in ref1) ** 0.5 / sum((d**2).sum() for d in d1) ** 0.5)
+            d1, d2 = [d * s for d in d1], [d * s for d in d2]
+        out[(name, normalized)] = (alphas, alphas, loss_surface(model, loss_fn, data, d1, d2, alphas, alphas))
     return out

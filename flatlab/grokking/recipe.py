@@ -241,25 +241,13 @@ def _grok_and_rng(config: GrokConfig) -> tuple[GrokRun, torch.Tensor]:
 def _runs_with_progress(fn, args: list[tuple], n_jobs: int, desc: str) -> list:
     """``[fn(*a) for a in args]``, in ``n_jobs`` worker processes when > 1 (joblib, results in order), with a progress
     bar over the finished calls when there are several."""
-    bar = None
-    if len(args) > 1:
-        from ..config import progress_bar
-        bar = progress_bar(total=len(args), desc=desc, leave=False)
-    try:
-        if n_jobs > 1:
-            from joblib import Parallel, delayed
-            calls = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(*a) for a in args)
-        else:
-            calls = (fn(*a) for a in args)
-        results = []
-        for r in calls:
-            results.append(r)
-            if bar is not None:
-                bar.update(1)
-        return results
-    finally:
-        if bar is not None:
-            bar.close()
+    from ..config import progress
+    if n_jobs > 1:
+        from joblib import Parallel, delayed
+        calls = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(*a) for a in args)
+    else:
+        calls = (fn(*a) for a in args)
+    return list(progress(calls, desc, total=len(args)))
 
 
 def grok_many(configs, n_jobs: int | None = None) -> list[GrokRun]:

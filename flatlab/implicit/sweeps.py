@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from .. import _validate as _v
+from .. import config
 from ..data import Dataset
 from ._common import DTYPE, _completion_data
 from .diagonal import relative_error, train_diagonal
@@ -79,8 +80,9 @@ class FactorizationSweep:
 
 def factorization_sweep(dataset: Dataset, depths: Sequence[int] = (1, 2, 3), init_scales: Sequence[float] = (1e-1, 1e-2, 1e-3),
                         steps: int = 20_000, tol: float = 1e-6, lr_scale: float = 1.0, seed: int = 0,
-                        record_every: int | None = None) -> FactorizationSweep:
+                        record_every: int | None = None, progress: bool = True) -> FactorizationSweep:
     """:func:`train_factorization` for every depth (all init scales of one depth in one batched run).
+    ``progress``: a bar over the depths.
 
     >>> sweep = factorization_sweep(flatlab.data.low_rank_matrix(n=10, rank=1), (1, 2), (1e-2,), 500)  # doctest: +SKIP
     """
@@ -88,7 +90,7 @@ def factorization_sweep(dataset: Dataset, depths: Sequence[int] = (1, 2, 3), ini
     if not depths:
         raise ValueError("depths must hold at least one depth")
     summaries, histories, matrices = [], [], {}
-    for depth in depths:
+    for depth in config.progress(depths, "depths", show=_v.boolean("progress", progress)):
         runs = train_factorization(dataset, depth=_v.integer("depths", depth, 1), init_scales=list(init_scales), steps=steps,
                                    tol=tol, lr_scale=lr_scale, seed=seed, record_every=record_every)
         summaries.append(runs.summary)
