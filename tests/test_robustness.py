@@ -95,15 +95,19 @@ def test_damaged_report_is_rebuilt(tmp_path):
     assert report["budgets"]["small"]["summary"][0]["passed"] == 1
 
 
-def test_command_line_rejects_bad_arguments_before_running(tmp_path):
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "flatlab.cli", "robustness", *args, "--build", str(tmp_path)],
-                              capture_output=True, text=True)
+def test_command_line_rejects_bad_arguments_before_running(tmp_path, capsys):
+    from flatlab.cli import main
 
-    for args, word in ((["--seeds", "x"], "seeds"), (["--budget", "huge"], "budget"), (["99"], "99"),
-                       (["--jobs", "0"], "jobs"), (["--notebooks", str(tmp_path / "nope")], "notebooks")):
-        out = cli(*args)
-        assert out.returncode == 2 and word in out.stderr and "Traceback" not in out.stderr
+    # the real command line once: exit status 2 and a one-line usage error, no traceback
+    out = subprocess.run([sys.executable, "-m", "flatlab.cli", "robustness", "--seeds", "x", "--build", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "seeds" in out.stderr and "Traceback" not in out.stderr
+    # every other bad argument through the same parser, in this process (argparse exits with status 2)
+    for args, word in ((["--budget", "huge"], "budget"), (["99"], "99"), (["--jobs", "0"], "jobs"),
+                       (["--notebooks", str(tmp_path / "nope")], "notebooks"), (["--seeds", "3-1"], "seeds")):
+        with pytest.raises(SystemExit) as stop:
+            main(["robustness", *args, "--build", str(tmp_path)])
+        assert stop.value.code == 2 and word in capsys.readouterr().err
     assert not (tmp_path / "robustness.json").exists()
 
 
