@@ -70,24 +70,8 @@ def test_progress_bar_is_text_in_a_book_build(monkeypatch):
     bar.close()
 
 
-def _recording_bars(monkeypatch) -> list:
-    """Replace config.progress_bar with real tqdm bars writing to a string, and return the list they land in."""
-    import io
-
-    from tqdm.std import tqdm
-
-    bars = []
-
-    def recording_bar(**kwargs):
-        bars.append(tqdm(**kwargs, disable=False, mininterval=0, file=io.StringIO()))
-        return bars[-1]
-
-    monkeypatch.setattr(config, "progress_bar", recording_bar)
-    return bars
-
-
-def test_progress_counts_the_items_and_closes(monkeypatch):
-    bars = _recording_bars(monkeypatch)
+def test_progress_counts_the_items_and_closes(recording_bars):
+    bars = recording_bars
     assert list(config.progress(range(4), "runs")) == [0, 1, 2, 3]
     (bar,) = bars
     assert (bar.total, bar.n, bar.desc) == (4, 4, "runs") and bar.disable  # closed: tqdm disables a closed bar
@@ -109,14 +93,14 @@ def test_progress_counts_the_items_and_closes(monkeypatch):
     assert len(bars) == 3 and bars[-1].disable
 
 
-def test_the_chapters_slow_helpers_show_a_bar_over_their_runs(monkeypatch):
+def test_the_chapters_slow_helpers_show_a_bar_over_their_runs(recording_bars):
     import torch.nn.functional as F
 
     import flatlab
     from flatlab import adaptive, curvature, implicit
     from flatlab.data import gaussian_clouds, low_rank_matrix
 
-    bars = _recording_bars(monkeypatch)
+    bars = recording_bars
     data = gaussian_clouds()
     adaptive.warmup_grid(flatlab.MLP(2, [8], 3, seed=0), data, [0.1], [0, 5], 3)
     implicit.factorization_sweep(low_rank_matrix(n=6, rank=1), (1, 2), (1e-1,), 5)

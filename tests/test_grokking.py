@@ -445,20 +445,8 @@ def test_grok_many_in_workers_is_grok_one_after_another_bit_for_bit():
         gk.grok_many(configs, n_jobs=0)
 
 
-def test_grok_progress_bar_moves_with_the_evaluations_and_closes(monkeypatch):
-    import io
-
-    from tqdm.std import tqdm
-
-    import flatlab.config
-
-    bars = []
-
-    def recording_bar(**kwargs):
-        bars.append(tqdm(**kwargs, disable=False, mininterval=0, file=io.StringIO()))
-        return bars[-1]
-
-    monkeypatch.setattr(flatlab.config, "progress_bar", recording_bar)
+def test_grok_progress_bar_moves_with_the_evaluations_and_closes(recording_bars):
+    bars = recording_bars
     run = gk.grok(p=7, steps=40, eval_every=10, progress=True)
     (bar,) = bars
     assert bar.total == 40 and bar.n == 40 and "test=" in bar.postfix and bar.disable  # closed (tqdm disables on close)
