@@ -1,6 +1,6 @@
 """The HTML book: the executed chapters as one Sphinx site that works offline.
 
-``flatlab book`` executes the chapters with papermill (``cli.book``); this module turns the executed
+``flatlab book`` executes the chapters (``cli.book``, ``flatlab.execute``); this module turns the executed
 notebooks into a book with Sphinx, ``myst-nb`` (which renders executed notebooks without running them
 again) and ``sphinx-book-theme`` — a sidebar of chapters, a table of contents beside each page,
 previous/next links, search, and pages for the claims table and the seed-robustness report.
@@ -40,7 +40,7 @@ project = "flatlab"
 author = "flatlab"
 html_title = "flatlab — why some minima generalize"
 extensions = ["myst_nb"]
-nb_execution_mode = "off"          # the chapters were executed by `flatlab book` (papermill)
+nb_execution_mode = "off"          # the chapters were executed by `flatlab book`
 nb_ipywidgets_js = {}              # widget views were replaced by kernel-free figures: no require.js from a CDN
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]

@@ -1,6 +1,6 @@
 """Command line: ``flatlab doctor | book | student | slides | claims | robustness | grade``.
 
-``flatlab book`` executes every chapter with papermill (``FLATLAB_BUDGET=full`` by default) into
+``flatlab book`` executes every chapter (``flatlab.execute``; ``FLATLAB_BUDGET=full`` by default) into
 ``build/notebooks/``, builds the HTML book from them into ``build/html/`` (``flatlab.book_site``), and collects
 the chapters' claims into ``build/claims.json``; it fails when a chapter raises (a failed claim included) or an
 executed chapter holds an error output. ``flatlab student`` writes ``build/student/`` (solutions
@@ -148,7 +148,7 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
     jsonl.unlink(missing_ok=True)
     saved = {k: os.environ.get(k) for k in ("FLATLAB_BUDGET", "FLATLAB_CLAIMS_FILE", "FLATLAB_OFFLINE_FIGURES")}
     os.environ["FLATLAB_OFFLINE_FIGURES"] = "1"  # widgets also emit a kernel-free slider figure
-    os.environ["FLATLAB_BUDGET"] = budget  # the kernels papermill starts inherit these
+    os.environ["FLATLAB_BUDGET"] = budget  # the chapters' kernels inherit these
     os.environ["FLATLAB_CLAIMS_FILE"] = str(jsonl)
     try:
         failures, selected = _execute(selected_only=only, build=build, version=version, seed=seed)
@@ -176,10 +176,12 @@ def book(budget: str = "full", build: Path | None = None, only: list[str] | None
 
 
 def _execute(selected_only, build: Path, version: str, seed: int) -> tuple[list[str], list[Path]]:
-    """Execute the selected chapters with papermill; return (failures, chapters)."""
-    import papermill as pm
+    """Execute the selected chapters (``flatlab.execute``: papermill's parameters, one nbclient run, one write);
+    return (failures, chapters)."""
+    import nbformat
 
     from .book import student_version
+    from .execute import execute, parameterized
 
     nb_out = build / "notebooks"
     failures = []
@@ -187,19 +189,20 @@ def _execute(selected_only, build: Path, version: str, seed: int) -> tuple[list[
     for nb in selected:
         out = nb_out / nb.name
         if version == "student":
-            import nbformat
-
             source = build / "student" / nb.name
             source.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(student_version(nbformat.read(nb, as_version=4)), source)
             nb = source
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(nb), str(out), parameters={"SEED": seed}, cwd=str(ROOT / "notebooks"),
-                                progress_bar=False, kernel_name="python3")
+            execute(parameterized(nb, {"SEED": seed}), out, cwd=ROOT / "notebooks")
             status = "ok"
-        except Exception as err:  # papermill re-raises the chapter's exception; keep building the others
-            failures.append(f"{nb.name}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        except Exception as err:  # the chapter's exception (or a dead kernel); keep building the others
+            if getattr(err, "ename", None):  # a cell raised: nbclient's CellExecutionError names its error
+                reason = f"{err.ename}: {err.evalue}"
+            else:
+                reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            failures.append(f"{nb.name}: {reason}"[:500])
             status = "FAILED"
         errors = _error_outputs(out) if out.exists() else []
         if errors and status == "ok":

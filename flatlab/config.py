@@ -248,6 +248,19 @@ def environment_line(strict: bool = True) -> str:
     )
 
 
+def deterministic_algorithms() -> None:
+    """torch's deterministic algorithms, warnings only — ``torch.use_deterministic_algorithms(True, warn_only=True)``
+    without loading the compiler. torch's function imports ``torch._inductor.config`` (and with it torch._dynamo:
+    ~1.2 s of every chapter's start) only to set Inductor's own flag; flatlab compiles nothing, so that flag is set
+    only when Inductor is loaded already."""
+    import sys
+
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
+
+
 def setup_notebook(seed: int = 0, chapter: str = "", renderer: str | None = None) -> str:
     """Prepare a chapter: seed everything, set the plotly template and renderer, print versions.
 
@@ -267,7 +280,7 @@ def setup_notebook(seed: int = 0, chapter: str = "", renderer: str | None = None
     if chapter:
         os.environ["FLATLAB_CHAPTER"] = chapter
     os.environ["FLATLAB_SEED"] = str(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_algorithms()
     register_template()
     # plotly_mimetype shows figures in JupyterLab; "notebook" also embeds plotly.js (offline) so
     # figures render in exported HTML without a CDN.

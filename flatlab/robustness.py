@@ -63,9 +63,7 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
     ``source`` is the notebook's text as it was when the run started (edits made to the chapter while a
     long run goes on do not mix two versions in one report). Runs in a worker process: the kernel
     inherits this process's environment."""
-    from nbclient import NotebookClient
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
+    from .execute import execute, parameterized
 
     path = Path(notebook)
     fresh = cache is None
@@ -78,15 +76,8 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
     errors: list[str] = []
     t0 = time.perf_counter()
     try:
-        with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as fh:
-            fh.write(source if source is not None else path.read_text(encoding="utf-8"))
-        nb = load_notebook_node(fh.name)  # papermill's loader adds the metadata its parameterizer expects
-        os.unlink(fh.name)
-        nb = parameterize_notebook(nb, {"SEED": seed}, kernel_name="python3",
-                                   language="python")
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(path.parent)}})
-        client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log lines; errors are in the outputs
+        nb = parameterized(path, {"SEED": seed}, text=source)
+        execute(nb, cwd=path.parent, timeout=timeout, allow_errors=True, quiet_kernel=True)
         errors += error_outputs(nb, limit=300)
     except Exception as err:  # a timeout or a dead kernel: the run counts as failed, the others go on
         errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300])

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -47,6 +50,18 @@ def test_setup_notebook_sets_template_and_prints(capsys, monkeypatch):
     assert "flatlab" in capsys.readouterr().out and "seed 5" in line and "budget small" in line
     assert "flatlab" in pio.templates.default
     assert pio.renderers.default == "json"
+
+
+def test_setup_notebook_turns_on_deterministic_algorithms_without_loading_the_compiler():
+    """The same switch as ``torch.use_deterministic_algorithms(True, warn_only=True)``, minus its ~1.2 s import of
+    torch._dynamo in every chapter's kernel (a fresh interpreter: this one may have loaded it)."""
+    code = ("import sys, torch, flatlab\n"
+            "assert not torch.are_deterministic_algorithms_enabled()\n"
+            "flatlab.setup_notebook(0, renderer='json')\n"
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"
+            " 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "True True False"
 
 
 def test_cache_dir_respects_environment(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parent.parent / "flatlab"
 # lower numbers are lower layers; a module may import only from strictly lower layers (or its own package)
 LAYERS = {
     "_validate": 0, "plots": 0,                       # leaves: import nothing from flatlab
-    "config": 1, "claims": 1,                         # budget, seeding, cache, progress; claim(...)
+    "config": 1, "claims": 1, "execute": 1,           # budget, seeding, cache, progress; claim(...); running a notebook
     "data": 2, "models": 2, "landscapes": 2,          # generated data sets, models, analytic 2-D losses
     "curvature": 3, "optim": 3,                       # HVPs, Lanczos, sharpness; the optimizers
     "train": 4,                                       # fit() → History, probes, 2-D trajectories

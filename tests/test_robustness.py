@@ -122,3 +122,27 @@ def test_book_index_links_the_robustness_report():
     body = report_body(report)
     assert "<html" not in body and "Budget <code>small</code>" in body
     assert body in robustness_page(body) and "make robustness" in robustness_page(None)
+
+def test_execute_injects_the_seed_stops_at_the_first_error_and_writes_the_notebook_once(tmp_path):
+    """``flatlab.execute`` (behind ``flatlab book`` and the harness): the parameters after the chapter's own cell,
+    nbclient's ``CellExecutionError`` at the first raising cell, the notebook written up to there; with
+    ``allow_errors`` every cell runs and the error stays in the outputs."""
+    from nbclient.exceptions import CellExecutionError
+
+    from flatlab.execute import execute, parameterized
+
+    path = _chapter(tmp_path / "c.ipynb", "import os\nprint(SEED * 10, os.path.basename(os.getcwd()))")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell("raise KeyError('k')"), nbformat.v4.new_code_cell("print('after')")]
+    nbformat.write(nb, path)
+    (tmp_path / "here").mkdir()
+    with pytest.raises(CellExecutionError) as err:
+        execute(parameterized(path, {"SEED": 7}), tmp_path / "out" / "c.ipynb", cwd=tmp_path / "here")
+    assert (err.value.ename, err.value.evalue) == ("KeyError", "'k'")
+    done = nbformat.read(tmp_path / "out" / "c.ipynb", as_version=4)
+    assert "injected-parameters" in done.cells[2].metadata.tags and "SEED = 7" in done.cells[2].source
+    assert done.cells[3].outputs[0].text == "70 here\n"
+    assert done.cells[4].outputs[0].ename == "KeyError" and not done.cells[5].get("outputs")
+    nb = execute(parameterized(path, text=path.read_text()), cwd=tmp_path, allow_errors=True, quiet_kernel=True)
+    assert [o.get("text") for o in nb.cells[-1].outputs] == ["after\n"]
+    assert nb.cells[2].outputs[0].text.startswith("0 ")  # no parameters given: the chapter's own SEED = 0
