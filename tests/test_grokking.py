@@ -454,5 +454,9 @@ def test_grok_progress_bar_moves_with_the_evaluations_and_closes(recording_bars)
     gk.grok(p=7, steps=40, eval_every=10)   # short runs: no bar by default
     gk.grok_many([gk.GrokConfig(p=7, steps=5), gk.GrokConfig(p=7, steps=5)], n_jobs=1)   # one bar over the runs
     assert len(bars) == 2 and bars[1].n == 2 and bars[1].desc.startswith("grokking runs")
+    gk.grok_many([gk.GrokConfig(p=7, steps=1000, eval_every=500)])   # one long run: its own bar over the steps
+    assert len(bars) == 3 and bars[2].total == 1000 and bars[2].desc == "grokking"
+    gk.grok_many([gk.GrokConfig(p=7, steps=5)])   # one short run: none
+    assert len(bars) == 3
     with pytest.raises((TypeError, ValueError), match="progress"):
         gk.grok(p=7, steps=5, progress="yes")

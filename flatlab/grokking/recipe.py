@@ -234,8 +234,8 @@ def grok(config: GrokConfig | None = None, progress: bool | None = None, **overr
     return GrokRun(config, model, ds, history, seconds, init_model, fitted_model)
 
 
-def _grok_and_rng(config: GrokConfig) -> tuple[GrokRun, torch.Tensor]:
-    return grok(config, progress=False), torch.get_rng_state()
+def _grok_and_rng(config: GrokConfig, progress: bool | None = False) -> tuple[GrokRun, torch.Tensor]:
+    return grok(config, progress=progress), torch.get_rng_state()
 
 
 def _runs_with_progress(fn, args: list[tuple], n_jobs: int, desc: str) -> list:
@@ -257,7 +257,8 @@ def grok_many(configs, n_jobs: int | None = None) -> list[GrokRun]:
     run :func:`grok` gives here, bit for bit; torch's global random state is left as the last run leaves it, as the
     calls one after another would. ``None``: one worker per core this process may use (:func:`flatlab.config.cores`,
     so 1 — the runs one after another — where the harness or the test suite runs chapters side by side), at most
-    one per run. A progress bar counts the finished runs.
+    one per run. A progress bar counts the finished runs; a single run has none, and shows :func:`grok`'s bar over
+    its steps instead (one of ≥ 1000 steps, as ``grok`` does).
 
     >>> [int(r.history.step.iloc[-1]) for r in grok_many([GrokConfig(p=7, steps=5), GrokConfig(p=7, steps=10)], n_jobs=1)]
     [5, 10]
@@ -270,7 +271,8 @@ def grok_many(configs, n_jobs: int | None = None) -> list[GrokRun]:
         c.validate()
     n_jobs = _v.integer("n_jobs", n_jobs, 1, allow_none=True)
     n_jobs = min(cores() if n_jobs is None else n_jobs, len(configs))
-    results = _runs_with_progress(_grok_and_rng, [(c,) for c in configs], n_jobs, "grokking runs")
+    step_bars = None if len(configs) == 1 else False   # None: grok's own choice (a bar for long runs)
+    results = _runs_with_progress(_grok_and_rng, [(c, step_bars) for c in configs], n_jobs, "grokking runs")
     if results:
         torch.set_rng_state(results[-1][1])
     return [run for run, _ in results]
