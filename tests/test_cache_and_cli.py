@@ -193,6 +193,29 @@ def test_fit_updates_batchnorm_statistics_only_by_its_training_steps():
 
 
 # ------------------------------------------------------------------------------ the command line
+def test_book_reports_a_raising_chapter_by_its_error_and_keeps_its_notebook(tmp_path, monkeypatch, capsys):
+    """A chapter whose cell raises is a failure named by the error (not by a traceback's first line); the executed
+    notebook is written up to that cell, and the chapters after it still run."""
+    import nbformat
+
+    paths = []
+    for name, body in (("98_raises.ipynb", "raise KeyError('no such run')"), ("99_fine.ipynb", "print(SEED)")):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell("SEED = 0")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell(body)]
+        nbformat.write(nb, tmp_path / name)
+        paths.append(tmp_path / name)
+    monkeypatch.setattr(cli, "_selected", lambda only: paths)
+    failures, _ = cli._execute(None, tmp_path / "build", "teacher", seed=3)
+    assert failures == ["98_raises.ipynb: KeyError: 'no such run'"]
+    out = tmp_path / "build" / "notebooks"
+    raised = nbformat.read(out / "98_raises.ipynb", as_version=4)
+    assert raised.cells[-1].outputs[0].ename == "KeyError"
+    assert nbformat.read(out / "99_fine.ipynb", as_version=4).cells[-1].outputs[0].text == "3\n"
+    assert "98_raises.ipynb" in capsys.readouterr().out
+
+
 def test_book_with_an_unknown_chapter_touches_nothing(tmp_path, capsys):
     (tmp_path / "claims.jsonl").write_text('{"name": "kept", "passed": true}\n')
     with pytest.raises(SystemExit) as exit_:
