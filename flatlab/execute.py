@@ -12,6 +12,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from . import _validate as _v
+
 
 def parameterized(source: str | os.PathLike, parameters: dict | None = None, *, text: str | None = None):
     """The notebook at ``source`` (or given as ``text``) with papermill's ``injected-parameters`` cell after its
@@ -21,6 +23,13 @@ def parameterized(source: str | os.PathLike, parameters: dict | None = None, *, 
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
+    _v.instance("parameters", parameters, dict, "a dict of the parameters cell's names and values, e.g. "
+                "{'SEED': 1}", allow_none=True)
+    if parameters and not all(isinstance(k, str) and k.isidentifier() for k in parameters):
+        raise ValueError(f"parameters must be named by Python identifiers, got {sorted(map(repr, parameters))}")
+    _v.instance("text", text, str, "the notebook's JSON text", allow_none=True)
+    if text is None and not Path(source).is_file():
+        raise ValueError(f"source={str(source)!r} is not a notebook file")
     if text is not None:  # papermill's loader adds the metadata its parameterizer expects; it reads a path
         with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False, encoding="utf-8") as fh:
             fh.write(text)
@@ -47,6 +56,11 @@ def execute(nb, out: str | os.PathLike | None = None, *, cwd: str | os.PathLike,
     import nbformat
     from nbclient import NotebookClient
 
+    _v.instance("nb", nb, nbformat.NotebookNode, "a notebook (nbformat.NotebookNode, e.g. from parameterized())")
+    if not Path(cwd).is_dir():
+        raise ValueError(f"cwd={str(cwd)!r} is not a directory (the kernel's working directory)")
+    _v.positive("timeout", timeout, allow_none=True)
+    allow_errors, quiet_kernel = _v.boolean("allow_errors", allow_errors), _v.boolean("quiet_kernel", quiet_kernel)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     try:

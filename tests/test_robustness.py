@@ -146,3 +146,14 @@ def test_execute_injects_the_seed_stops_at_the_first_error_and_writes_the_notebo
     nb = execute(parameterized(path, text=path.read_text()), cwd=tmp_path, allow_errors=True, quiet_kernel=True)
     assert [o.get("text") for o in nb.cells[-1].outputs] == ["after\n"]
     assert nb.cells[2].outputs[0].text.startswith("0 ")  # no parameters given: the chapter's own SEED = 0
+    for bad, kwargs in ((TypeError, dict(parameters=["SEED", 1])), (ValueError, dict(parameters={"not a name": 1})),
+                        (TypeError, dict(text=b"{}"))):
+        with pytest.raises(bad, match="parameters" if "parameters" in kwargs else "text"):
+            parameterized(path, **kwargs)
+    with pytest.raises(ValueError, match="source"):
+        parameterized(tmp_path / "missing.ipynb")
+    for bad, kwargs, name in ((TypeError, dict(nb={"cells": []}), "nb"), (ValueError, dict(cwd=tmp_path / "no"), "cwd"),
+                              (ValueError, dict(timeout=0), "timeout"), (TypeError, dict(allow_errors="yes"), "allow_errors")):
+        args = dict(nb=nb, cwd=tmp_path) | kwargs
+        with pytest.raises(bad, match=name):
+            execute(args.pop("nb"), **args)
