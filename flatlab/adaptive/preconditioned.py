@@ -8,10 +8,10 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse.linalg as spla
 import torch
-from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from .. import _validate as _v
+from ..config import one_blas_thread
 from ..curvature import HessianOperator, NonFiniteLossError
 
 
@@ -108,7 +108,7 @@ def preconditioned_sharpness(model: nn.Module, loss_fn: Callable, data: tuple[Te
     lin = spla.LinearOperator((op.dim, op.dim), matvec=mv, rmatvec=mv, dtype=np.float64)
     start = np.random.default_rng(0).standard_normal(op.dim) if v0 is None else \
         np.asarray(v0.detach().double().numpy() if isinstance(v0, Tensor) else v0, dtype=np.float64).reshape(-1)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         vals, vecs = spla.eigsh(lin, k=k, which="LA", tol=tol, v0=start)
     order = np.argsort(vals)[::-1]
     values = torch.as_tensor(vals[order].copy())

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg as spla
-from threadpoolctl import threadpool_limits
 import torch
 from torch import Tensor, nn
 
 from .. import _validate as _v
+from ..config import one_blas_thread
 from ._common import Data, LossFn
 from .hessian import HessianOperator
 
@@ -40,7 +40,7 @@ def _top_eigs(op: HessianOperator, k: int, tol: float, v0: Any = None,
             raise ValueError(f"ncv={ncv} must satisfy k={k} < ncv <= dim={op.dim}")
     # ARPACK's vector updates are tiny BLAS calls: extra BLAS threads only fight torch's for the cores
     # (measured 2-3x slower with 2 BLAS threads on 2 cores), so they run single-threaded here.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         vals, vecs = spla.eigsh(op.as_linear_operator(), k=k, which="LA", tol=tol, v0=start, ncv=ncv)
     order = np.argsort(vals)[::-1]
     return vals[order], vecs[:, order]
