@@ -181,7 +181,7 @@ def _execute(selected_only, build: Path, version: str, seed: int) -> tuple[list[
     import nbformat
 
     from .book import student_version
-    from .execute import execute, parameterized
+    from .execute import execute, failure_reason, parameterized
 
     nb_out = build / "notebooks"
     failures = []
@@ -198,11 +198,7 @@ def _execute(selected_only, build: Path, version: str, seed: int) -> tuple[list[
             execute(parameterized(nb, {"SEED": seed}), out, cwd=ROOT / "notebooks")
             status = "ok"
         except Exception as err:  # the chapter's exception (or a dead kernel); keep building the others
-            if getattr(err, "ename", None):  # a cell raised: nbclient's CellExecutionError names its error
-                reason = f"{err.ename}: {err.evalue}"
-            else:
-                reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            failures.append(f"{nb.name}: {reason}"[:500])
+            failures.append(f"{nb.name}: {failure_reason(err)}"[:500])
             status = "FAILED"
         errors = _error_outputs(out) if out.exists() else []
         if errors and status == "ok":

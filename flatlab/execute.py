@@ -70,3 +70,13 @@ def execute(nb, out: str | os.PathLike | None = None, *, cwd: str | os.PathLike,
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(out))
     return nb
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line for a run that :func:`execute` ended with ``err``: the cell's own error (``KeyError: 'x'``) when a
+    cell raised (nbclient's ``CellExecutionError``), else the exception's type and the first line of its message
+    (a timeout, a dead kernel)."""
+    if getattr(err, "ename", None):
+        return f"{err.ename}: {err.evalue}"
+    text = str(err)
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"

@@ -63,7 +63,7 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
     ``source`` is the notebook's text as it was when the run started (edits made to the chapter while a
     long run goes on do not mix two versions in one report). Runs in a worker process: the kernel
     inherits this process's environment."""
-    from .execute import execute, parameterized
+    from .execute import execute, failure_reason, parameterized
 
     path = Path(notebook)
     fresh = cache is None
@@ -80,7 +80,7 @@ def _execute_one(notebook: str, seed: int, budget: str, threads: int, cache: str
         execute(nb, cwd=path.parent, timeout=timeout, allow_errors=True, quiet_kernel=True)
         errors += error_outputs(nb, limit=300)
     except Exception as err:  # a timeout or a dead kernel: the run counts as failed, the others go on
-        errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300])
+        errors.append(failure_reason(err)[:300])
     seconds = time.perf_counter() - t0
     lines = Path(claims_file).read_text(encoding="utf-8").splitlines()
     os.unlink(claims_file)
