@@ -198,14 +198,10 @@ def test_book_reports_a_raising_chapter_by_its_error_and_keeps_its_notebook(tmp_
     notebook is written up to that cell, and the chapters after it still run."""
     import nbformat
 
-    paths = []
-    for name, body in (("98_raises.ipynb", "raise KeyError('no such run')"), ("99_fine.ipynb", "print(SEED)")):
-        nb = nbformat.v4.new_notebook()
-        params = nbformat.v4.new_code_cell("SEED = 0")
-        params.metadata["tags"] = ["parameters"]
-        nb.cells = [params, nbformat.v4.new_code_cell(body)]
-        nbformat.write(nb, tmp_path / name)
-        paths.append(tmp_path / name)
+    from tiny_chapter import write_chapter
+
+    paths = [write_chapter(tmp_path / name, body) for name, body in
+             (("98_raises.ipynb", "raise KeyError('no such run')"), ("99_fine.ipynb", "print(SEED)"))]
     monkeypatch.setattr(cli, "_selected", lambda only: paths)
     failures, _ = cli._execute(None, tmp_path / "build", "teacher", seed=3)
     assert failures == ["98_raises.ipynb: KeyError: 'no such run'"]

@@ -9,25 +9,18 @@ import pytest
 from flatlab import robustness
 from flatlab.robustness import parse_seeds
 
-
-def _chapter(path, body):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("SEED = 0")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# tiny"), params, nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, path)
-    return path
+from tiny_chapter import write_chapter
 
 
 @pytest.fixture
 def tiny(tmp_path):
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    _chapter(nbs / "00_tiny.ipynb", "from flatlab.claims import claim\n"
+    write_chapter(nbs / "00_tiny.ipynb", "from flatlab.claims import claim\n"
              "claim('always holds', True, seed=SEED)\n"
              "claim('holds for even seeds', SEED % 2 == 0, seed=SEED, half=SEED / 2)\n"
              "claim('made after a failed claim', True)")
-    _chapter(nbs / "01_raises.ipynb", "from flatlab.claims import claim\n"
+    write_chapter(nbs / "01_raises.ipynb", "from flatlab.claims import claim\n"
              "claim('before the error', True)\n"
              "if SEED == 2:\n    raise RuntimeError('boom')\n"
              "claim('after the error', True)")
@@ -131,7 +124,7 @@ def test_execute_injects_the_seed_stops_at_the_first_error_and_writes_the_notebo
 
     from flatlab.execute import execute, parameterized
 
-    path = _chapter(tmp_path / "c.ipynb", "import os\nprint(SEED * 10, os.path.basename(os.getcwd()))")
+    path = write_chapter(tmp_path / "c.ipynb", "import os\nprint(SEED * 10, os.path.basename(os.getcwd()))")
     nb = nbformat.read(path, as_version=4)
     nb.cells += [nbformat.v4.new_code_cell("raise KeyError('k')"), nbformat.v4.new_code_cell("print('after')")]
     nbformat.write(nb, path)
